@@ -1,0 +1,146 @@
+"""Authentication: a static API token, or OAuth2 client credentials with a cached token."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import TYPE_CHECKING, Protocol
+
+import msgspec
+
+from sinch_async.errors import ResponseDecodeError, api_error
+
+if TYPE_CHECKING:
+    from sinch_async._transport import Transport
+
+__all__ = ["Auth", "OAuth2TokenProvider", "StaticTokenAuth"]
+
+_FORM_BODY = b"grant_type=client_credentials"
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+
+class Auth(Protocol):
+    """Supplies the ``Authorization`` header value of each request."""
+
+    async def authorization(self, transport: Transport) -> str: ...
+
+    async def refresh_after_expiry(self, transport: Transport, failed: str) -> bool:
+        """Called after a 401 that says the token expired; True if a retry makes sense."""
+        ...
+
+
+class StaticTokenAuth:
+    """``Authorization: Bearer <api_token>`` for service-plan credentials."""
+
+    __slots__ = ("_header",)
+
+    def __init__(self, api_token: str) -> None:
+        self._header = f"Bearer {api_token}"
+
+    def __repr__(self) -> str:
+        return "StaticTokenAuth(api_token=***)"
+
+    async def authorization(self, transport: Transport) -> str:
+        return self._header
+
+    async def refresh_after_expiry(self, transport: Transport, failed: str) -> bool:
+        return False
+
+
+class _TokenResponse(msgspec.Struct):
+    access_token: str
+    expires_in: float = 3600.0
+    token_type: str = "bearer"
+
+
+_token_decoder = msgspec.json.Decoder(_TokenResponse)
+
+
+class OAuth2TokenProvider:
+    """OAuth2 client-credentials tokens from Sinch's auth server, cached and shared.
+
+    The token is fetched lazily, refreshed ``refresh_margin`` seconds before it
+    expires, and fetched only once when many coroutines need it at the same
+    moment (single flight behind an ``asyncio.Lock``). After a 401 saying the
+    token expired, :meth:`refresh_after_expiry` replaces it once, unless another
+    coroutine already did.
+    """
+
+    def __init__(
+        self, key_id: str, key_secret: str, auth_url: str, *, refresh_margin: float = 60.0
+    ) -> None:
+        self.key_id = key_id
+        self.auth_url = auth_url
+        self.refresh_margin = refresh_margin
+        credentials = base64.b64encode(f"{key_id}:{key_secret}".encode()).decode("ascii")
+        self._basic = f"Basic {credentials}"
+        self._header: str | None = None
+        self._refresh_at = 0.0
+        self._lock: asyncio.Lock | None = None
+        self.fetch_count = 0
+        """How many tokens were fetched (for tests and metrics)."""
+
+    def __repr__(self) -> str:
+        return (
+            f"OAuth2TokenProvider(key_id={self.key_id!r}, key_secret=***, "
+            f"auth_url={self.auth_url!r})"
+        )
+
+    def _get_lock(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def authorization(self, transport: Transport) -> str:
+        header = self._header
+        if header is not None and time.monotonic() < self._refresh_at:
+            return header
+        async with self._get_lock():
+            header = self._header
+            if header is not None and time.monotonic() < self._refresh_at:
+                return header
+            return await self._fetch(transport)
+
+    async def refresh_after_expiry(self, transport: Transport, failed: str) -> bool:
+        async with self._get_lock():
+            if self._header is not None and self._header != failed:
+                return True  # another coroutine refreshed it already
+            await self._fetch(transport)
+            return True
+
+    def invalidate(self) -> None:
+        """Forget the cached token; the next request fetches a new one."""
+        self._header = None
+        self._refresh_at = 0.0
+
+    async def _fetch(self, transport: Transport) -> str:
+        headers = dict(_FORM_HEADERS)
+        headers["Authorization"] = self._basic
+        started = time.monotonic()
+        response = await transport.send("POST", self.auth_url, data=_FORM_BODY, headers=headers)
+        path = "/oauth2/token"
+        if response.status >= 400:
+            raise api_error(
+                response.status,
+                method="POST",
+                path=path,
+                body=response.body,
+                headers=dict(response.headers),
+            )
+        try:
+            token = _token_decoder.decode(response.body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ResponseDecodeError(
+                f"unexpected token response: {exc}",
+                status=response.status,
+                body=b"",
+                method="POST",
+                path=path,
+            ) from None
+        self.fetch_count += 1
+        lifetime = max(float(token.expires_in), 0.0)
+        margin = min(self.refresh_margin, lifetime / 2)
+        self._header = f"Bearer {token.access_token}"
+        self._refresh_at = started + lifetime - margin
+        return self._header

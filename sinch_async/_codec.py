@@ -1,0 +1,80 @@
+"""Cached msgspec encoders and decoders, and timestamp handling.
+
+Encoders and decoders are built once per type and reused: building a
+``msgspec.json.Decoder`` is far more expensive than using one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import msgspec
+
+__all__ = [
+    "decode_with_fallback",
+    "decoder_for",
+    "encode",
+    "ensure_utc",
+    "format_timestamp",
+    "json_decode",
+]
+
+T = TypeVar("T")
+
+_encoder = msgspec.json.Encoder()
+_any_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+encode: Callable[[Any], bytes] = _encoder.encode
+"""Encode a struct (or any msgspec-supported value) to JSON bytes."""
+
+json_decode: Callable[[bytes], Any] = _any_decoder.decode
+"""Decode JSON bytes into plain Python objects."""
+
+
+def decoder_for(tp: Any) -> msgspec.json.Decoder[Any]:
+    """The cached JSON decoder for ``tp`` (built on first use)."""
+    decoder = _decoders.get(tp)
+    if decoder is None:
+        decoder = _decoders[tp] = msgspec.json.Decoder(tp)
+    return decoder
+
+
+def decode_with_fallback(
+    data: bytes | msgspec.Raw,
+    tp: Any,
+    known_tags: frozenset[str],
+    fallback: Callable[[dict[str, Any]], T],
+) -> Any:
+    """Decode a tagged union member, or build ``fallback(raw_dict)`` for an unknown ``type``.
+
+    msgspec fails the whole decode on an unknown tag value; Sinch adds new
+    message types from time to time, and a client must not break on them.
+    A known tag with a bad shape still raises ``msgspec.ValidationError``.
+    """
+    try:
+        return decoder_for(tp).decode(data)
+    except msgspec.ValidationError:
+        raw = _any_decoder.decode(data)
+        if isinstance(raw, dict) and raw.get("type") not in known_tags:
+            return fallback(raw)
+        raise
+
+
+def ensure_utc(value: datetime | None) -> datetime | None:
+    """Return an aware datetime: naive values are taken as UTC (as Sinch does)."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z`` suffix; naive datetimes are taken as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    else:
+        value = value.astimezone(timezone.utc)
+    text = value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    return text.replace("+00:00", "Z")

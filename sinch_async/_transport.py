@@ -1,0 +1,219 @@
+"""The wire: one pooled aiohttp session per client, one attempt per call.
+
+This layer knows nothing about Sinch. It owns the session's lifecycle (lazy
+creation inside the running loop, clean close, the different-loop check) and
+translates aiohttp's exceptions into :class:`SinchConnectionError` /
+:class:`SinchTimeoutError`, recording whether the request provably never
+reached the server (which decides whether a non-idempotent send may be retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from sinch_async._redact import mask_numbers
+from sinch_async.errors import (
+    ClientClosedError,
+    EventLoopMismatchError,
+    SinchConnectionError,
+    SinchTimeoutError,
+)
+
+__all__ = ["DEFAULT_TIMEOUT", "RawResponse", "Transport", "make_timeout"]
+
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60.0, connect=10.0, sock_read=30.0)
+"""60 s for a whole request, 10 s to connect, 30 s between reads."""
+
+_ConnectionTimeout: tuple[type[BaseException], ...] = tuple(
+    t for t in (getattr(aiohttp, "ConnectionTimeoutError", None),) if t is not None
+)
+
+
+class RawResponse:
+    """One HTTP response, fully read."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"RawResponse(status={self.status}, body={len(self.body)} bytes)"
+
+
+def make_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:
+    """``None`` gives :data:`DEFAULT_TIMEOUT`; a number is the total timeout in seconds."""
+    if timeout is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(timeout, aiohttp.ClientTimeout):
+        return timeout
+    seconds = float(timeout)
+    if seconds <= 0:
+        raise ValueError("timeout must be positive")
+    return aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds))
+
+
+class Transport:
+    """Owns (or borrows) the aiohttp session and performs single attempts."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        user_agent: str = "sinch-async",
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self._session = session
+        self._owns_session = session is None
+        self._max_connections = max_connections
+        self._timeout = timeout
+        self._user_agent = user_agent
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    @property
+    def owns_session(self) -> bool:
+        return self._owns_session
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def session_open(self) -> bool:
+        """True when this transport created a session that is still open."""
+        return self._owns_session and self._session is not None and not self._session.closed
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session, created on first use inside the running event loop."""
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and loop is self._loop:
+            return session
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new AsyncSmsClient")
+        if session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                limit_per_host=self._max_connections,
+                ttl_dns_cache=300,
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                headers={"User-Agent": self._user_agent},
+                raise_for_status=False,
+            )
+            self._session = session
+            self._loop = loop
+            return session
+        if self._loop is None:
+            # A session passed in by the user: remember the loop of its first use.
+            self._loop = getattr(session, "_loop", None) or loop
+            if self._loop is loop:
+                return session
+        raise EventLoopMismatchError(
+            "this AsyncSmsClient's HTTP session belongs to a different event loop than the "
+            "one running now; create one client per event loop (for example inside "
+            "asyncio.run(), or in your app's startup hook)"
+        )
+
+    async def send(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: Any = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> RawResponse:
+        """Perform one HTTP request and read the whole response."""
+        session = self.session()
+        try:
+            if timeout is None:
+                context = session.request(method, url, params=params, data=data, headers=headers)
+            else:
+                context = session.request(
+                    method, url, params=params, data=data, headers=headers, timeout=timeout
+                )
+            async with context as response:
+                body = await response.read()
+                return RawResponse(response.status, response.headers, body)
+        except aiohttp.ClientConnectorError as exc:
+            raise SinchConnectionError(
+                f"cannot connect to {_where(url)}: {_reason(exc)}",
+                method=method,
+                path=_path(url),
+                request_sent=False,
+            ) from None
+        except _ConnectionTimeout:
+            raise SinchTimeoutError(
+                f"timed out connecting to {_where(url)}",
+                method=method,
+                path=_path(url),
+                request_sent=False,
+            ) from None
+        except asyncio.TimeoutError:
+            raise SinchTimeoutError(
+                f"timed out waiting for {method} {_path(url)}",
+                method=method,
+                path=_path(url),
+                request_sent=None,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise SinchConnectionError(
+                f"{method} {_path(url)} failed: {_reason(exc)}",
+                method=method,
+                path=_path(url),
+                request_sent=None,
+            ) from None
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it. Safe to call twice."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    def abandon(self) -> bool:
+        """Best-effort synchronous close, for ``__del__``; True if a session was left open."""
+        session = self._session
+        if session is None or not self._owns_session or session.closed:
+            return False
+        connector = session.connector
+        self._session = None
+        # Close the pooled transports without awaiting (the loop may be gone at
+        # interpreter exit), and detach the connector so that aiohttp does not warn
+        # a second time about the same session.
+        with contextlib.suppress(Exception):
+            if connector is not None:
+                connector._close()
+        with contextlib.suppress(Exception):
+            session._connector = None
+        return True
+
+
+def _where(url: str | URL) -> str:
+    parsed = URL(url) if isinstance(url, str) else url
+    return f"{parsed.scheme}://{parsed.host}:{parsed.port}"
+
+
+def _path(url: str | URL) -> str:
+    parsed = URL(url) if isinstance(url, str) else url
+    return parsed.path
+
+
+def _reason(exc: BaseException) -> str:
+    return mask_numbers(str(exc) or type(exc).__name__)

@@ -1,0 +1,204 @@
+"""Checks on request bodies made before any network I/O.
+
+Each failure raises :class:`SinchValidationError` naming the field and the limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from msgspec import UNSET
+
+from sinch_async.errors import SinchValidationError
+from sinch_async.models.batches import (
+    BinaryRequest,
+    MediaBody,
+    MediaRequest,
+    SendRequest,
+    TextRequest,
+    UpdateBatchRequest,
+)
+from sinch_async.models.enums import DeliveryReportType
+
+__all__ = [
+    "MAX_BODY_CHARS",
+    "MAX_RECIPIENTS",
+    "check_group_name",
+    "check_recipients",
+    "check_send_request",
+    "check_update_request",
+]
+
+MAX_RECIPIENTS = 1000
+MAX_BODY_CHARS = 2000
+MAX_URL_CHARS = 2048
+MAX_CLIENT_REFERENCE_CHARS = 2048
+MAX_GROUP_NAME_CHARS = 20
+MAX_UPDATE_RECIPIENTS = 100
+MAX_BINARY_BYTES = 140
+_DELIVERY_REPORTS = frozenset(item.value for item in DeliveryReportType)
+
+
+def check_recipients(
+    to: object, field: str = "to", *, maximum: int = MAX_RECIPIENTS, hint: str = ""
+) -> list[str]:
+    """A non-empty list of non-empty strings, at most ``maximum`` long."""
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, Sequence):
+        raise SinchValidationError(
+            field, f"must be a list of phone numbers or group IDs, got {type(to).__name__}"
+        )
+    count = len(to)
+    if count == 0:
+        raise SinchValidationError(field, "must hold at least one recipient", limit=f"1..{maximum}")
+    if count > maximum:
+        raise SinchValidationError(
+            field, f"holds {count} recipients; the limit is {maximum}{hint}", limit=f"1..{maximum}"
+        )
+    items = list(to)
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise SinchValidationError(
+                f"{field}[{index}]", "must be a non-empty string (a phone number or group ID)"
+            )
+    return items
+
+
+def _check_len(value: Any, field: str, maximum: int) -> None:
+    if value is not UNSET and value is not None and len(value) > maximum:
+        raise SinchValidationError(
+            field, f"is {len(value)} characters long; the limit is {maximum}", limit=f"<= {maximum}"
+        )
+
+
+def _check_range(value: Any, field: str, low: int, high: int | None) -> None:
+    if value is UNSET or value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SinchValidationError(field, "must be an integer")
+    if value < low or (high is not None and value > high):
+        limit = f"{low}..{high}" if high is not None else f">= {low}"
+        raise SinchValidationError(field, f"is {value}; must be {limit}", limit=limit)
+
+
+def _check_parameters(parameters: Any) -> None:
+    if parameters is UNSET or parameters is None:
+        return
+    if not isinstance(parameters, Mapping):
+        raise SinchValidationError("parameters", "must be a dict of {name: {number: value}}")
+    for key, values in parameters.items():
+        if not isinstance(key, str) or not key:
+            raise SinchValidationError("parameters", "parameter names must be non-empty strings")
+        if not isinstance(values, Mapping):
+            raise SinchValidationError(
+                f"parameters[{key!r}]", "must be a dict of {number or 'default': value}"
+            )
+        for number, value in values.items():
+            if not isinstance(number, str) or not isinstance(value, str):
+                raise SinchValidationError(
+                    f"parameters[{key!r}]", "numbers and values must be strings"
+                )
+
+
+def _check_common(request: SendRequest | UpdateBatchRequest) -> None:
+    report = request.delivery_report
+    if report is not UNSET and report not in _DELIVERY_REPORTS:
+        raise SinchValidationError(
+            "delivery_report",
+            f"unknown value {report!r}; valid values: {', '.join(sorted(_DELIVERY_REPORTS))}",
+            limit=" | ".join(sorted(_DELIVERY_REPORTS)),
+        )
+    _check_len(request.callback_url, "callback_url", MAX_URL_CHARS)
+    _check_len(request.client_reference, "client_reference", MAX_CLIENT_REFERENCE_CHARS)
+    _check_range(request.from_ton, "from_ton", 0, 6)
+    _check_range(request.from_npi, "from_npi", 0, 18)
+    _check_range(request.max_number_of_message_parts, "max_number_of_message_parts", 1, None)
+    send_at, expire_at = request.send_at, request.expire_at
+    for name, value in (("send_at", send_at), ("expire_at", expire_at)):
+        if value is not UNSET and not isinstance(value, datetime):
+            raise SinchValidationError(name, "must be a datetime")
+    if (
+        isinstance(send_at, datetime)
+        and isinstance(expire_at, datetime)
+        and send_at.tzinfo is not None
+        and expire_at.tzinfo is not None
+        and expire_at <= send_at
+    ):
+        raise SinchValidationError("expire_at", "must be after send_at")
+    _check_parameters(request.parameters)
+
+
+def _check_binary(body: Any, udh: Any) -> None:
+    if udh is UNSET or udh is None or not isinstance(udh, str) or not udh:
+        raise SinchValidationError(
+            "udh", "an mt_binary batch needs udh (the user data header, hex encoded)"
+        )
+    if not isinstance(body, str):
+        raise SinchValidationError("body", "must be a Base64 string for mt_binary")
+    try:
+        payload = base64.b64decode(body, validate=True)
+        header = bytes.fromhex(udh)
+    except (binascii.Error, ValueError):
+        raise SinchValidationError(
+            "body", "mt_binary needs body as Base64 and udh as hex"
+        ) from None
+    if len(payload) + len(header) > MAX_BINARY_BYTES:
+        raise SinchValidationError(
+            "body",
+            f"body and udh together are {len(payload) + len(header)} bytes; the limit is "
+            f"{MAX_BINARY_BYTES}",
+            limit=f"<= {MAX_BINARY_BYTES} bytes",
+        )
+
+
+def check_send_request(request: SendRequest) -> None:
+    """Validate a batch for ``send``, ``dry_run`` and ``replace``."""
+    if not isinstance(request, (TextRequest, BinaryRequest, MediaRequest)):
+        raise SinchValidationError(
+            "request", "must be a TextRequest, BinaryRequest or MediaRequest"
+        )
+    check_recipients(
+        request.to,
+        hint=" per batch; use sms.batches.fan_out() to send to more recipients",
+    )
+    _check_common(request)
+    if isinstance(request, TextRequest):
+        if not isinstance(request.body, str):
+            raise SinchValidationError("body", "must be a string for mt_text")
+        _check_len(request.body, "body", MAX_BODY_CHARS)
+    elif isinstance(request, BinaryRequest):
+        _check_binary(request.body, request.udh)
+        if request.parameters is not UNSET:
+            raise SinchValidationError("parameters", "are not supported for mt_binary batches")
+    else:
+        if not isinstance(request.body, MediaBody) or not request.body.url:
+            raise SinchValidationError("body", "an mt_media batch needs a MediaBody with a url")
+        _check_len(request.body.message, "body.message", MAX_BODY_CHARS)
+
+
+def check_update_request(request: UpdateBatchRequest) -> None:
+    """Validate a partial batch update."""
+    for name in ("to_add", "to_remove"):
+        value = getattr(request, name)
+        if value is not UNSET:
+            check_recipients(value, name, maximum=MAX_UPDATE_RECIPIENTS)
+    _check_common(request)
+    body = request.body
+    if request.type == "mt_binary" or request.udh is not UNSET:
+        if body is not UNSET or request.udh is not UNSET:
+            _check_binary(body if body is not UNSET else "", request.udh)
+    elif isinstance(body, str):
+        _check_len(body, "body", MAX_BODY_CHARS)
+
+
+def check_group_name(name: Any, field: str = "name") -> None:
+    if name is UNSET or name is None:
+        return
+    if not isinstance(name, str) or not name:
+        raise SinchValidationError(field, "must be a non-empty string", limit="1..20 characters")
+    _check_len(name, field, MAX_GROUP_NAME_CHARS)

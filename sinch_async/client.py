@@ -1,0 +1,339 @@
+"""``AsyncSmsClient``: configuration, lifecycle and the core request path."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from sinch_async import _config
+from sinch_async._auth import Auth, OAuth2TokenProvider, StaticTokenAuth
+from sinch_async._codec import decode_with_fallback, decoder_for
+from sinch_async._transport import RawResponse, Transport, make_timeout
+from sinch_async.errors import ResponseDecodeError, SinchError, SinchValidationError, api_error
+from sinch_async.resources.batches import Batches
+from sinch_async.resources.delivery_reports import DeliveryReports
+from sinch_async.resources.groups import Groups
+from sinch_async.resources.inbounds import Inbounds
+
+__all__ = ["AsyncSmsClient"]
+
+T = TypeVar("T")
+
+_VERSION = "0.1.0"
+_JSON = "application/json"
+
+
+def _present(value: str | None) -> bool:
+    return value is not None and value != ""
+
+
+class AsyncSmsClient:
+    """An asyncio client for the Sinch SMS REST API.
+
+    Give either service-plan credentials (``service_plan_id`` + ``api_token``,
+    regions ``us``, ``eu``, ``au``, ``br``, ``ca``) or project credentials
+    (``project_id`` + ``key_id`` + ``key_secret``, OAuth2, regions ``us`` and
+    ``eu``). Use it as an async context manager, or call :meth:`aclose`::
+
+        async with AsyncSmsClient(service_plan_id="...", api_token="...", region="eu") as sms:
+            batch = await sms.batches.send(to=["+46700000001"], body="Hi")
+
+    One ``aiohttp.ClientSession`` is created lazily inside the running event loop
+    and reused for every request. A ``session`` passed in is used and never closed.
+
+    Args:
+        service_plan_id: Service plan ID (goes into the URL path).
+        api_token: The service plan's API token (sent as a Bearer token).
+        project_id: Project ID, for OAuth2 project credentials.
+        key_id: Access key ID, for OAuth2 project credentials.
+        key_secret: Access key secret, for OAuth2 project credentials.
+        region: ``us`` (default), ``eu``, ``au``, ``br`` or ``ca`` (OAuth2: ``us``/``eu``).
+        base_url: Override the API host (a local simulator, a test server, a proxy).
+        auth_url: Override the OAuth2 token endpoint.
+        session: An ``aiohttp.ClientSession`` to use instead of creating one.
+        max_connections: Size of the connection pool of the client's own session (100).
+        timeout: Seconds for a whole request, or an ``aiohttp.ClientTimeout``
+            (default: 60 s total, 10 s connect, 30 s between reads).
+        allow_insecure_http: Allow ``http://`` to non-loopback hosts (off).
+        user_agent: Extra text appended to the ``User-Agent`` header.
+    """
+
+    batches: Batches
+    """Send, list, get, update, replace, cancel and dry-run batches."""
+    delivery_reports: DeliveryReports
+    """Delivery reports per batch, per recipient, and as a list."""
+    groups: Groups
+    """Groups of recipients."""
+    inbounds: Inbounds
+    """Inbound (MO) messages."""
+
+    def __init__(
+        self,
+        service_plan_id: str | None = None,
+        api_token: str | None = None,
+        *,
+        project_id: str | None = None,
+        key_id: str | None = None,
+        key_secret: str | None = None,
+        region: str | None = None,
+        base_url: str | None = None,
+        auth_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        allow_insecure_http: bool = False,
+        user_agent: str | None = None,
+    ) -> None:
+        plan_given = [
+            n
+            for n, v in (("service_plan_id", service_plan_id), ("api_token", api_token))
+            if _present(v)
+        ]
+        oauth_given = [
+            n
+            for n, v in (("project_id", project_id), ("key_id", key_id), ("key_secret", key_secret))
+            if _present(v)
+        ]
+        if plan_given and oauth_given:
+            raise SinchValidationError(
+                "credentials",
+                "give either service_plan_id + api_token or project_id + key_id + key_secret, "
+                f"not both (got {', '.join(plan_given + oauth_given)})",
+            )
+        if not plan_given and not oauth_given:
+            raise SinchValidationError(
+                "credentials",
+                "no credentials: give service_plan_id + api_token, or project_id + key_id + "
+                "key_secret (from_env() reads SINCH_SERVICE_PLAN_ID / SINCH_API_TOKEN or "
+                "SINCH_PROJECT_ID / SINCH_KEY_ID / SINCH_KEY_SECRET)",
+            )
+        self._oauth = bool(oauth_given)
+        if self._oauth:
+            missing = [n for n in ("project_id", "key_id", "key_secret") if n not in oauth_given]
+            if missing:
+                raise SinchValidationError(
+                    missing[0],
+                    f"project credentials need project_id, key_id and key_secret; missing "
+                    f"{', '.join(missing)}",
+                )
+        elif len(plan_given) < 2:
+            missing_name = "api_token" if "service_plan_id" in plan_given else "service_plan_id"
+            raise SinchValidationError(
+                missing_name,
+                f"service plan credentials need service_plan_id and api_token; missing "
+                f"{missing_name}",
+            )
+        if max_connections < 1:
+            raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
+
+        self.region = (region or "us").strip().lower()
+        default_base = _config.default_base_url(self.region, oauth=self._oauth)
+        self.base_url = _config.check_url(
+            base_url or default_base, field="base_url", allow_insecure_http=allow_insecure_http
+        )
+        account_id: str = project_id if self._oauth else service_plan_id  # type: ignore[assignment]
+        self.account_id = account_id
+        """The service plan ID or project ID in the URL path."""
+        self.auth: Auth
+        if self._oauth:
+            self.auth_url: str | None = _config.check_url(
+                auth_url or _config.DEFAULT_AUTH_URL,
+                field="auth_url",
+                allow_insecure_http=allow_insecure_http,
+            )
+            self.auth = OAuth2TokenProvider(key_id or "", key_secret or "", self.auth_url)
+        else:
+            self.auth_url = None
+            self.auth = StaticTokenAuth(api_token or "")
+
+        prefix = self.base_url
+        if prefix.endswith("/xms/v1"):
+            prefix = prefix[: -len("/xms/v1")]
+        self._prefix = f"{prefix}/xms/v1/{quote(account_id, safe='')}"
+        agent = f"sinch-async/{_VERSION} aiohttp/{aiohttp.__version__}"
+        if user_agent:
+            agent = f"{agent} {user_agent}"
+        self._transport = Transport(
+            session=session,
+            max_connections=max_connections,
+            timeout=make_timeout(timeout),
+            user_agent=agent,
+        )
+        self._auth_value: str | None = None
+        self._headers_get: dict[str, str] = {}
+        self._headers_body: dict[str, str] = {}
+
+        self.batches = Batches(self)
+        self.delivery_reports = DeliveryReports(self)
+        self.groups = Groups(self)
+        self.inbounds = Inbounds(self)
+
+    # --- construction from the environment ------------------------------------------------
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AsyncSmsClient:
+        """Build a client from ``SINCH_*`` environment variables.
+
+        Reads ``SINCH_SERVICE_PLAN_ID``, ``SINCH_API_TOKEN``, ``SINCH_PROJECT_ID``,
+        ``SINCH_KEY_ID``, ``SINCH_KEY_SECRET``, ``SINCH_REGION`` and
+        ``SINCH_BASE_URL``; keyword arguments override them and pass other options.
+        """
+        env = os.environ if environ is None else environ
+        names = {
+            "service_plan_id": "SINCH_SERVICE_PLAN_ID",
+            "api_token": "SINCH_API_TOKEN",
+            "project_id": "SINCH_PROJECT_ID",
+            "key_id": "SINCH_KEY_ID",
+            "key_secret": "SINCH_KEY_SECRET",
+            "region": "SINCH_REGION",
+            "base_url": "SINCH_BASE_URL",
+        }
+        kwargs: dict[str, Any] = {}
+        for arg, var in names.items():
+            value = env.get(var, "").strip()
+            if value:
+                kwargs[arg] = value
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncSmsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client's own HTTP session (a session passed in stays open).
+
+        Calling it twice is fine. A closed client raises :class:`ClientClosedError`.
+        """
+        await self._transport.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._transport.closed
+
+    def __del__(self, _warnings: Any = warnings) -> None:
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.abandon():
+            _warnings.warn(
+                f"{self!r} was garbage-collected without being closed; use "
+                "'async with AsyncSmsClient(...)' or 'await client.aclose()'",
+                ResourceWarning,
+                source=self,
+                stacklevel=1,
+            )
+
+    def __repr__(self) -> str:
+        kind = "project_id" if getattr(self, "_oauth", False) else "service_plan_id"
+        return (
+            f"AsyncSmsClient({kind}={getattr(self, 'account_id', '?')!r}, "
+            f"region={getattr(self, 'region', '?')!r}, base_url={getattr(self, 'base_url', '?')!r})"
+        )
+
+    # --- the core request path -----------------------------------------------------------
+
+    def _headers(self, auth_value: str, has_body: bool) -> dict[str, str]:
+        if auth_value is not self._auth_value:
+            self._auth_value = auth_value
+            self._headers_get = {"Authorization": auth_value, "Accept": _JSON}
+            self._headers_body = {**self._headers_get, "Content-Type": _JSON}
+        return self._headers_body if has_body else self._headers_get
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] | None = None,
+        body: bytes | None = None,
+    ) -> RawResponse:
+        """One API call: auth header, one attempt, the expired-token refresh, typed errors."""
+        transport = self._transport
+        url = URL(self._prefix + path, encoded=True)
+        auth_value = await self.auth.authorization(transport)
+        attempts = 1
+        try:
+            response = await transport.send(
+                method,
+                url,
+                params=params,
+                data=body,
+                headers=self._headers(auth_value, body is not None),
+            )
+            if (
+                response.status == 401
+                and self._oauth
+                and "expired" in response.headers.get("WWW-Authenticate", "").lower()
+                and await self.auth.refresh_after_expiry(transport, auth_value)
+            ):
+                auth_value = await self.auth.authorization(transport)
+                attempts += 1
+                response = await transport.send(
+                    method,
+                    url,
+                    params=params,
+                    data=body,
+                    headers=self._headers(auth_value, body is not None),
+                )
+        except SinchError as exc:
+            exc.attempts = attempts
+            raise
+        if response.status >= 400:
+            error = api_error(
+                response.status,
+                method=method,
+                path=url.path,
+                body=response.body,
+                headers=response.headers,
+            )
+            error.attempts = attempts
+            raise error
+        return response
+
+    def _decode(self, response: RawResponse, tp: type[T] | Any, method: str, path: str) -> Any:
+        try:
+            return decoder_for(tp).decode(response.body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ResponseDecodeError(
+                f"unexpected response body: {exc}",
+                status=response.status,
+                body=response.body,
+                method=method,
+                path=path,
+            ) from None
+
+    def _decode_union(
+        self,
+        response: RawResponse,
+        tp: Any,
+        known: frozenset[str],
+        fallback: Callable[[dict[str, Any]], Any],
+        method: str,
+        path: str,
+    ) -> Any:
+        try:
+            return decode_with_fallback(response.body, tp, known, fallback)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ResponseDecodeError(
+                f"unexpected response body: {exc}",
+                status=response.status,
+                body=response.body,
+                method=method,
+                path=path,
+            ) from None

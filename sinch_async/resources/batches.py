@@ -1,0 +1,486 @@
+"""``sms.batches``: send, list, dry-run, get, update, replace, cancel, delivery feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, overload
+
+from msgspec import UNSET
+
+from sinch_async._codec import encode
+from sinch_async._pagination import AsyncPaginator
+from sinch_async._validate import (
+    check_recipients,
+    check_send_request,
+    check_update_request,
+)
+from sinch_async.errors import SinchValidationError
+from sinch_async.models._base import build_unknown
+from sinch_async.models.batches import (
+    BATCH_TYPES,
+    Batch,
+    BinaryRequest,
+    DeliveryFeedbackRequest,
+    DryRunResult,
+    KnownBatch,
+    MediaBody,
+    MediaRequest,
+    Parameters,
+    SendRequest,
+    TextRequest,
+    UnknownBatch,
+    UpdateBatchRequest,
+)
+from sinch_async.resources._common import (
+    ListSpec,
+    csv,
+    opt,
+    require_id,
+    seg,
+    timestamp_param,
+    utc,
+)
+
+if TYPE_CHECKING:
+    from sinch_async.client import AsyncSmsClient
+
+__all__ = ["Batches"]
+
+
+def _unknown_batch(raw: dict[str, Any]) -> UnknownBatch:
+    return build_unknown(UnknownBatch, raw, id="")
+
+
+_BATCH_LIST = ListSpec[Batch](
+    "Batches", "batches", KnownBatch, known_tags=BATCH_TYPES, fallback=_unknown_batch
+)
+
+
+def _build_send_request(
+    to: Sequence[str] | str,
+    body: str | MediaBody | None,
+    type: str,
+    fields: dict[str, Any],
+) -> SendRequest:
+    recipients = check_recipients(
+        to, hint=" per batch; use sms.batches.fan_out() to send to more recipients"
+    )
+    if body is None:
+        raise SinchValidationError("body", "is required")
+    values = {name: opt(value) for name, value in fields.items()}
+    for name in ("send_at", "expire_at"):
+        if values[name] is not UNSET:
+            values[name] = utc(values[name], name)
+    udh = values.pop("udh")
+    strict_validation = values.pop("strict_validation")
+    if type == "mt_text":
+        if not isinstance(body, str):
+            raise SinchValidationError("body", "must be a string for mt_text")
+        if udh is not UNSET:
+            raise SinchValidationError("udh", "is only for type='mt_binary'")
+        return TextRequest(to=recipients, body=body, **values)
+    if type == "mt_binary":
+        if not isinstance(body, str):
+            raise SinchValidationError("body", "must be a Base64 string for mt_binary")
+        if udh is UNSET:
+            raise SinchValidationError(
+                "udh", "an mt_binary batch needs udh (the user data header, hex encoded)"
+            )
+        return BinaryRequest(to=recipients, body=body, udh=udh, **values)
+    if type == "mt_media":
+        if isinstance(body, dict):
+            body = MediaBody(**body)
+        if not isinstance(body, MediaBody):
+            raise SinchValidationError("body", "must be a MediaBody(url=...) for mt_media")
+        return MediaRequest(to=recipients, body=body, strict_validation=strict_validation, **values)
+    raise SinchValidationError(
+        "type", f"unknown batch type {type!r}; valid: mt_text, mt_binary, mt_media"
+    )
+
+
+class Batches:
+    """Batches: one message to up to 1000 recipients (``/batches``)."""
+
+    def __init__(self, client: AsyncSmsClient) -> None:
+        self._client = client
+
+    async def _send_body(self, method: str, path: str, request: SendRequest) -> Batch:
+        check_send_request(request)
+        response = await self._client._request(method, path, body=encode(request))
+        result: Batch = self._client._decode_union(
+            response, KnownBatch, BATCH_TYPES, _unknown_batch, method, path
+        )
+        return result
+
+    @overload
+    async def send(self, to: SendRequest, /) -> Batch: ...
+
+    @overload
+    async def send(
+        self,
+        to: Sequence[str] | str,
+        body: str | MediaBody,
+        *,
+        from_: str | None = None,
+        type: str = "mt_text",
+        udh: str | None = None,
+        parameters: Parameters | None = None,
+        delivery_report: str | None = None,
+        send_at: datetime | None = None,
+        expire_at: datetime | None = None,
+        callback_url: str | None = None,
+        client_reference: str | None = None,
+        feedback_enabled: bool | None = None,
+        flash_message: bool | None = None,
+        truncate_concat: bool | None = None,
+        max_number_of_message_parts: int | None = None,
+        from_ton: int | None = None,
+        from_npi: int | None = None,
+        strict_validation: bool | None = None,
+    ) -> Batch: ...
+
+    async def send(
+        self,
+        to: Sequence[str] | str | SendRequest,
+        body: str | MediaBody | None = None,
+        *,
+        from_: str | None = None,
+        type: str = "mt_text",
+        udh: str | None = None,
+        parameters: Parameters | None = None,
+        delivery_report: str | None = None,
+        send_at: datetime | None = None,
+        expire_at: datetime | None = None,
+        callback_url: str | None = None,
+        client_reference: str | None = None,
+        feedback_enabled: bool | None = None,
+        flash_message: bool | None = None,
+        truncate_concat: bool | None = None,
+        max_number_of_message_parts: int | None = None,
+        from_ton: int | None = None,
+        from_npi: int | None = None,
+        strict_validation: bool | None = None,
+    ) -> Batch:
+        """Send a batch (``POST /batches``): one message to 1..1000 numbers or group IDs.
+
+        ``type`` is ``"mt_text"`` (default), ``"mt_binary"`` (Base64 ``body`` and hex
+        ``udh``) or ``"mt_media"`` (``body=MediaBody(url=...)``). ``parameters`` fills
+        ``${name}`` placeholders per recipient. ``send_at`` / ``expire_at`` are
+        datetimes (naive ones are UTC). Instead of keywords, pass one ready
+        :class:`TextRequest`, :class:`BinaryRequest` or :class:`MediaRequest`.
+        Returns the created batch.
+        """
+        request = self._request_from(to, body, type, locals())
+        return await self._send_body("POST", "/batches", request)
+
+    @staticmethod
+    def _request_from(to: Any, body: Any, type: str, given: dict[str, Any]) -> SendRequest:
+        if isinstance(to, (TextRequest, BinaryRequest, MediaRequest)):
+            if body is not None:
+                raise SinchValidationError(
+                    "body", "give either a request struct or keyword fields, not both"
+                )
+            return to
+        fields = {
+            name: given[name]
+            for name in (
+                "from_",
+                "udh",
+                "parameters",
+                "delivery_report",
+                "send_at",
+                "expire_at",
+                "callback_url",
+                "client_reference",
+                "feedback_enabled",
+                "flash_message",
+                "truncate_concat",
+                "max_number_of_message_parts",
+                "from_ton",
+                "from_npi",
+                "strict_validation",
+            )
+        }
+        return _build_send_request(to, body, type, fields)
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        from_: str | Sequence[str] | None = None,
+        start_date: datetime | str | None = None,
+        end_date: datetime | str | None = None,
+        client_reference: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncPaginator[Batch]:
+        """Batches of the last 14 days, newest first (``GET /batches``), as an async iterator.
+
+        ``async for batch in sms.batches.list(): ...``; ``.pages()`` yields pages.
+        ``from_`` filters by sender (one or several), ``start_date`` / ``end_date``
+        by creation time, ``client_reference`` by your reference. ``page_size``
+        (1..100, default 100) is the size of each request; ``limit`` stops early.
+        """
+        params: list[tuple[str, str]] = []
+        if from_ is not None:
+            params.append(("from", csv(from_, "from_")))
+        if start_date is not None:
+            params.append(("start_date", timestamp_param(start_date, "start_date")))
+        if end_date is not None:
+            params.append(("end_date", timestamp_param(end_date, "end_date")))
+        if client_reference is not None:
+            params.append(("client_reference", client_reference))
+        return _BATCH_LIST.paginator(
+            self._client, "/batches", params, page_size=page_size, limit=limit
+        )
+
+    @overload
+    async def dry_run(
+        self,
+        to: SendRequest,
+        /,
+        *,
+        per_recipient: bool | None = None,
+        number_of_recipients: int | None = None,
+    ) -> DryRunResult: ...
+
+    @overload
+    async def dry_run(
+        self,
+        to: Sequence[str] | str,
+        body: str | MediaBody,
+        *,
+        per_recipient: bool | None = None,
+        number_of_recipients: int | None = None,
+        from_: str | None = None,
+        type: str = "mt_text",
+        udh: str | None = None,
+        parameters: Parameters | None = None,
+        delivery_report: str | None = None,
+        send_at: datetime | None = None,
+        expire_at: datetime | None = None,
+        callback_url: str | None = None,
+        client_reference: str | None = None,
+        feedback_enabled: bool | None = None,
+        flash_message: bool | None = None,
+        truncate_concat: bool | None = None,
+        max_number_of_message_parts: int | None = None,
+        from_ton: int | None = None,
+        from_npi: int | None = None,
+        strict_validation: bool | None = None,
+    ) -> DryRunResult: ...
+
+    async def dry_run(
+        self,
+        to: Sequence[str] | str | SendRequest,
+        body: str | MediaBody | None = None,
+        *,
+        per_recipient: bool | None = None,
+        number_of_recipients: int | None = None,
+        from_: str | None = None,
+        type: str = "mt_text",
+        udh: str | None = None,
+        parameters: Parameters | None = None,
+        delivery_report: str | None = None,
+        send_at: datetime | None = None,
+        expire_at: datetime | None = None,
+        callback_url: str | None = None,
+        client_reference: str | None = None,
+        feedback_enabled: bool | None = None,
+        flash_message: bool | None = None,
+        truncate_concat: bool | None = None,
+        max_number_of_message_parts: int | None = None,
+        from_ton: int | None = None,
+        from_npi: int | None = None,
+        strict_validation: bool | None = None,
+    ) -> DryRunResult:
+        """Count recipients and message parts without sending (``POST /batches/dry_run``).
+
+        ``per_recipient=True`` adds per-recipient details (body, parts, encoding)
+        for up to ``number_of_recipients`` (1..1000, Sinch's default 100) recipients.
+        """
+        request = self._request_from(to, body, type, locals())
+        check_send_request(request)
+        params: list[tuple[str, str]] = []
+        if per_recipient is not None:
+            params.append(("per_recipient", "true" if per_recipient else "false"))
+        if number_of_recipients is not None:
+            if (
+                isinstance(number_of_recipients, bool)
+                or not isinstance(number_of_recipients, int)
+                or not 1 <= number_of_recipients <= 1000
+            ):
+                raise SinchValidationError(
+                    "number_of_recipients", "must be an integer in 1..1000", limit="1..1000"
+                )
+            params.append(("number_of_recipients", str(number_of_recipients)))
+        path = "/batches/dry_run"
+        response = await self._client._request(
+            "POST", path, params=params or None, body=encode(request)
+        )
+        result: DryRunResult = self._client._decode(response, DryRunResult, "POST", path)
+        return result
+
+    async def get(self, batch_id: str) -> Batch:
+        """One batch by ID (``GET /batches/{batch_id}``)."""
+        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
+        response = await self._client._request("GET", path)
+        result: Batch = self._client._decode_union(
+            response, KnownBatch, BATCH_TYPES, _unknown_batch, "GET", path
+        )
+        return result
+
+    async def update(
+        self,
+        batch_id: str,
+        *,
+        to_add: Sequence[str] | None = None,
+        to_remove: Sequence[str] | None = None,
+        from_: str | None = None,
+        body: str | MediaBody | None = None,
+        type: str | None = None,
+        udh: str | None = None,
+        parameters: Parameters | None = None,
+        delivery_report: str | None = None,
+        send_at: datetime | None = None,
+        expire_at: datetime | None = None,
+        callback_url: str | None = None,
+        client_reference: str | None = None,
+        feedback_enabled: bool | None = None,
+        flash_message: bool | None = None,
+        truncate_concat: bool | None = None,
+        max_number_of_message_parts: int | None = None,
+        from_ton: int | None = None,
+        from_npi: int | None = None,
+        strict_validation: bool | None = None,
+        request: UpdateBatchRequest | None = None,
+    ) -> Batch:
+        """Change a batch that is not yet dispatched (``POST /batches/{batch_id}``).
+
+        Only the fields given are sent. ``to_add`` / ``to_remove`` hold 1..100
+        numbers each. ``type`` is sent only when given or implied (``udh`` means
+        ``mt_binary``, a :class:`MediaBody` means ``mt_media``, a text ``body``
+        means ``mt_text``). Or pass a ready :class:`UpdateBatchRequest` as ``request``.
+        """
+        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
+        if request is None:
+            if type is None:
+                if udh is not None:
+                    type = "mt_binary"
+                elif isinstance(body, MediaBody):
+                    type = "mt_media"
+                elif body is not None:
+                    type = "mt_text"
+            request = UpdateBatchRequest(
+                type=opt(type),
+                to_add=UNSET if to_add is None else list(to_add),
+                to_remove=UNSET if to_remove is None else list(to_remove),
+                from_=opt(from_),
+                body=opt(body),
+                udh=opt(udh),
+                parameters=opt(parameters),
+                delivery_report=opt(delivery_report),
+                send_at=opt(utc(send_at, "send_at")),
+                expire_at=opt(utc(expire_at, "expire_at")),
+                callback_url=opt(callback_url),
+                client_reference=opt(client_reference),
+                feedback_enabled=opt(feedback_enabled),
+                flash_message=opt(flash_message),
+                truncate_concat=opt(truncate_concat),
+                max_number_of_message_parts=opt(max_number_of_message_parts),
+                from_ton=opt(from_ton),
+                from_npi=opt(from_npi),
+                strict_validation=opt(strict_validation),
+            )
+        elif not isinstance(request, UpdateBatchRequest):
+            raise SinchValidationError("request", "must be an UpdateBatchRequest")
+        check_update_request(request)
+        response = await self._client._request("POST", path, body=encode(request))
+        result: Batch = self._client._decode_union(
+            response, KnownBatch, BATCH_TYPES, _unknown_batch, "POST", path
+        )
+        return result
+
+    @overload
+    async def replace(self, batch_id: str, to: SendRequest, /) -> Batch: ...
+
+    @overload
+    async def replace(
+        self,
+        batch_id: str,
+        to: Sequence[str] | str,
+        body: str | MediaBody,
+        *,
+        from_: str | None = None,
+        type: str = "mt_text",
+        udh: str | None = None,
+        parameters: Parameters | None = None,
+        delivery_report: str | None = None,
+        send_at: datetime | None = None,
+        expire_at: datetime | None = None,
+        callback_url: str | None = None,
+        client_reference: str | None = None,
+        feedback_enabled: bool | None = None,
+        flash_message: bool | None = None,
+        truncate_concat: bool | None = None,
+        max_number_of_message_parts: int | None = None,
+        from_ton: int | None = None,
+        from_npi: int | None = None,
+        strict_validation: bool | None = None,
+    ) -> Batch: ...
+
+    async def replace(
+        self,
+        batch_id: str,
+        to: Sequence[str] | str | SendRequest,
+        body: str | MediaBody | None = None,
+        *,
+        from_: str | None = None,
+        type: str = "mt_text",
+        udh: str | None = None,
+        parameters: Parameters | None = None,
+        delivery_report: str | None = None,
+        send_at: datetime | None = None,
+        expire_at: datetime | None = None,
+        callback_url: str | None = None,
+        client_reference: str | None = None,
+        feedback_enabled: bool | None = None,
+        flash_message: bool | None = None,
+        truncate_concat: bool | None = None,
+        max_number_of_message_parts: int | None = None,
+        from_ton: int | None = None,
+        from_npi: int | None = None,
+        strict_validation: bool | None = None,
+    ) -> Batch:
+        """Replace a batch that is not yet dispatched with a new one (``PUT /batches/{id}``).
+
+        Takes the same fields as :meth:`send` (or one request struct).
+        """
+        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
+        given = locals()
+        request = self._request_from(to, body, type, given)
+        return await self._send_body("PUT", path, request)
+
+    async def cancel(self, batch_id: str) -> Batch:
+        """Cancel a batch's messages that are not yet dispatched (``DELETE /batches/{id}``).
+
+        Returns the batch (with ``canceled=True``).
+        """
+        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
+        response = await self._client._request("DELETE", path)
+        result: Batch = self._client._decode_union(
+            response, KnownBatch, BATCH_TYPES, _unknown_batch, "DELETE", path
+        )
+        return result
+
+    async def send_delivery_feedback(self, batch_id: str, recipients: Sequence[str]) -> None:
+        """Tell Sinch these recipients received the message (``POST .../delivery_feedback``).
+
+        Only for batches sent with ``feedback_enabled=True``. Sinch answers 202
+        with no body.
+        """
+        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}/delivery_feedback"
+        numbers = check_recipients(recipients, "recipients", maximum=1000)
+        await self._client._request(
+            "POST", path, body=encode(DeliveryFeedbackRequest(recipients=numbers))
+        )

@@ -1,0 +1,141 @@
+"""``sms.delivery_reports``: per batch, per recipient, and the list of recipient reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sinch_async._pagination import AsyncPaginator
+from sinch_async.errors import SinchValidationError
+from sinch_async.models._base import build_unknown
+from sinch_async.models.delivery_reports import (
+    BATCH_REPORT_TYPES,
+    RECIPIENT_REPORT_TYPES,
+    BatchDeliveryReport,
+    KnownBatchDeliveryReport,
+    KnownRecipientDeliveryReport,
+    RecipientDeliveryReport,
+    UnknownBatchDeliveryReport,
+    UnknownRecipientDeliveryReport,
+)
+from sinch_async.resources._common import ListSpec, csv, require_id, seg, timestamp_param
+
+if TYPE_CHECKING:
+    from sinch_async.client import AsyncSmsClient
+
+__all__ = ["DeliveryReports"]
+
+
+def _unknown_batch_report(raw: dict[str, Any]) -> UnknownBatchDeliveryReport:
+    return build_unknown(UnknownBatchDeliveryReport, raw, batch_id="")
+
+
+def _unknown_recipient_report(raw: dict[str, Any]) -> UnknownRecipientDeliveryReport:
+    return build_unknown(
+        UnknownRecipientDeliveryReport, raw, batch_id="", recipient="", code=-1, status=""
+    )
+
+
+_REPORT_LIST = ListSpec[RecipientDeliveryReport](
+    "DeliveryReports",
+    "delivery_reports",
+    KnownRecipientDeliveryReport,
+    known_tags=RECIPIENT_REPORT_TYPES,
+    fallback=_unknown_recipient_report,
+)
+
+
+def _codes(code: int | Iterable[int]) -> str:
+    values = [code] if isinstance(code, int) else list(code)
+    if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        raise SinchValidationError("code", "must be an int or a list of ints")
+    return ",".join(str(int(v)) for v in values)
+
+
+class DeliveryReports:
+    """Delivery reports (``/batches/{id}/delivery_report`` and ``/delivery_reports``)."""
+
+    def __init__(self, client: AsyncSmsClient) -> None:
+        self._client = client
+
+    async def get(
+        self,
+        batch_id: str,
+        *,
+        type: str = "summary",
+        status: str | Iterable[str] | None = None,
+        code: int | Iterable[int] | None = None,
+    ) -> BatchDeliveryReport:
+        """The delivery report of a batch (``GET /batches/{id}/delivery_report``).
+
+        ``type="summary"`` (default) counts messages per status and code;
+        ``type="full"`` adds the recipients of each bucket. ``status`` (e.g.
+        ``"Delivered"`` or a list) and ``code`` (an int or a list) filter buckets.
+        """
+        if type not in ("summary", "full"):
+            raise SinchValidationError(
+                "type", f"must be 'summary' or 'full', got {type!r}", limit="summary | full"
+            )
+        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}/delivery_report"
+        params = [("type", type)]
+        if status is not None:
+            params.append(("status", csv(status, "status")))
+        if code is not None:
+            params.append(("code", _codes(code)))
+        response = await self._client._request("GET", path, params=params)
+        result: BatchDeliveryReport = self._client._decode_union(
+            response,
+            KnownBatchDeliveryReport,
+            BATCH_REPORT_TYPES,
+            _unknown_batch_report,
+            "GET",
+            path,
+        )
+        return result
+
+    async def get_for_recipient(self, batch_id: str, recipient: str) -> RecipientDeliveryReport:
+        """One recipient's report (``GET /batches/{id}/delivery_report/{msisdn}``)."""
+        number = require_id(recipient, "recipient")
+        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}/delivery_report/{seg(number)}"
+        response = await self._client._request("GET", path)
+        result: RecipientDeliveryReport = self._client._decode_union(
+            response,
+            KnownRecipientDeliveryReport,
+            RECIPIENT_REPORT_TYPES,
+            _unknown_recipient_report,
+            "GET",
+            path,
+        )
+        return result
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        start_date: datetime | str | None = None,
+        end_date: datetime | str | None = None,
+        status: str | Iterable[str] | None = None,
+        code: int | Iterable[int] | None = None,
+        client_reference: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncPaginator[RecipientDeliveryReport]:
+        """Finished recipient delivery reports (``GET /delivery_reports``), newest first.
+
+        Sinch's default window is the last 24 hours; ``start_date`` / ``end_date``
+        change it. ``status`` / ``code`` filter (one value or a list).
+        """
+        params: list[tuple[str, str]] = []
+        if start_date is not None:
+            params.append(("start_date", timestamp_param(start_date, "start_date")))
+        if end_date is not None:
+            params.append(("end_date", timestamp_param(end_date, "end_date")))
+        if status is not None:
+            params.append(("status", csv(status, "status")))
+        if code is not None:
+            params.append(("code", _codes(code)))
+        if client_reference is not None:
+            params.append(("client_reference", client_reference))
+        return _REPORT_LIST.paginator(
+            self._client, "/delivery_reports", params, page_size=page_size, limit=limit
+        )
