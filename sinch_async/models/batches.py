@@ -148,6 +148,12 @@ class _BatchFields(ResponseStruct, kw_only=True):
     from_ton: int | None = None
     from_npi: int | None = None
 
+    @property
+    def type(self) -> str | None:
+        """The JSON ``type`` tag (for example ``"mt_text"``)."""
+        tag = self.__struct_config__.tag
+        return tag if isinstance(tag, str) else None
+
 
 class TextBatch(_BatchFields, tag_field="type", tag="mt_text", kw_only=True):
     """A text batch as Sinch returns it."""

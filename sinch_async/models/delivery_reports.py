@@ -45,6 +45,12 @@ class _BatchReportFields(ResponseStruct, kw_only=True):
         """Messages in ``status`` (e.g. ``"Delivered"`` or ``DeliveryStatus.DELIVERED``)."""
         return sum(s.count for s in self.statuses if s.status == status)
 
+    @property
+    def type(self) -> str | None:
+        """The JSON ``type`` tag (for example ``"mt_text"``)."""
+        tag = self.__struct_config__.tag
+        return tag if isinstance(tag, str) else None
+
 
 class BatchDeliveryReportSms(
     _BatchReportFields, tag_field="type", tag="delivery_report_sms", kw_only=True
@@ -84,6 +90,12 @@ class _RecipientReportFields(ResponseStruct, kw_only=True):
     encoding: str | None = None
     number_of_message_parts: int | None = None
     operator: str | None = None
+
+    @property
+    def type(self) -> str | None:
+        """The JSON ``type`` tag (for example ``"mt_text"``)."""
+        tag = self.__struct_config__.tag
+        return tag if isinstance(tag, str) else None
 
 
 class RecipientDeliveryReportSms(

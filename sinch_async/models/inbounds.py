@@ -33,6 +33,12 @@ class _InboundFields(ResponseStruct, kw_only=True):
     operator_id: str | None = None
     client_reference: str | None = None
 
+    @property
+    def type(self) -> str | None:
+        """The JSON ``type`` tag (for example ``"mt_text"``)."""
+        tag = self.__struct_config__.tag
+        return tag if isinstance(tag, str) else None
+
 
 class InboundText(_InboundFields, tag_field="type", tag="mo_text", kw_only=True):
     body: str | None = None
