@@ -8,10 +8,14 @@ Quick use::
         batch = await sms.batches.send(to=["+46700000001"], body="Hi")
 """
 
+from sinch_async._hooks import CallInfo, RequestEvent, ResponseEvent, RetryEvent, call_info
 from sinch_async._pagination import AsyncPaginator, Page
+from sinch_async._ratelimit import RateLimiter
+from sinch_async._retry import RetryPolicy
 from sinch_async._transport import DEFAULT_TIMEOUT
 from sinch_async.client import AsyncSmsClient
 from sinch_async.errors import (
+    AmbiguousSendError,
     ApiError,
     AuthenticationError,
     BadRequestError,
@@ -58,6 +62,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "AmbiguousSendError",
+    "CallInfo",
+    "RateLimiter",
+    "RequestEvent",
+    "ResponseEvent",
+    "RetryEvent",
+    "RetryPolicy",
+    "call_info",
     "UNSET",
     "ApiError",
     "AsyncPaginator",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import enum
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -11,13 +13,15 @@ from urllib.parse import quote
 
 import aiohttp
 import msgspec
-from yarl import URL
 
 from sinch_async import _config
 from sinch_async._auth import Auth, OAuth2TokenProvider, StaticTokenAuth
 from sinch_async._codec import decode_with_fallback, decoder_for
+from sinch_async._core import HookFn, Hooks, Reconcile, RequestCore
+from sinch_async._ratelimit import RateLimiter
+from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse, Transport, make_timeout
-from sinch_async.errors import ResponseDecodeError, SinchError, SinchValidationError, api_error
+from sinch_async.errors import ResponseDecodeError, SinchValidationError
 from sinch_async.resources.batches import Batches
 from sinch_async.resources.delivery_reports import DeliveryReports
 from sinch_async.resources.groups import Groups
@@ -28,7 +32,13 @@ __all__ = ["AsyncSmsClient"]
 T = TypeVar("T")
 
 _VERSION = "0.1.0"
-_JSON = "application/json"
+
+
+class _DefaultType(enum.Enum):
+    DEFAULT = "DEFAULT"
+
+
+_DEFAULT = _DefaultType.DEFAULT
 
 
 def _present(value: str | None) -> bool:
@@ -64,6 +74,18 @@ class AsyncSmsClient:
             (default: 60 s total, 10 s connect, 30 s between reads).
         allow_insecure_http: Allow ``http://`` to non-loopback hosts (off).
         user_agent: Extra text appended to the ``User-Agent`` header.
+        retry: A :class:`RetryPolicy` (default ``RetryPolicy()``: 5 attempts, full-jitter
+            backoff, 120 s deadline); ``None`` turns retries off.
+        rate_limiter: A :class:`RateLimiter` to use (and possibly share with other
+            clients) instead of the three limits below.
+        requests_per_second: Limit on requests started per second (off).
+        messages_per_second: Limit weighted by recipients per send (off).
+        max_concurrency: Bound on requests in flight (off; the pool bounds it anyway).
+        auto_client_reference: Give every send without a ``client_reference`` a
+            unique one, so that ambiguous failures can be reconciled (off).
+        on_request / on_response / on_retry: Hooks called with a
+            :class:`RequestEvent` / :class:`ResponseEvent` / :class:`RetryEvent`
+            (sync or async; exceptions in hooks are logged, not raised).
     """
 
     batches: Batches
@@ -91,6 +113,15 @@ class AsyncSmsClient:
         timeout: float | aiohttp.ClientTimeout | None = None,
         allow_insecure_http: bool = False,
         user_agent: str | None = None,
+        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
+        rate_limiter: RateLimiter | None = None,
+        requests_per_second: float | None = None,
+        messages_per_second: float | None = None,
+        max_concurrency: int | None = None,
+        auto_client_reference: bool = False,
+        on_request: HookFn | None = None,
+        on_response: HookFn | None = None,
+        on_retry: HookFn | None = None,
     ) -> None:
         plan_given = [
             n
@@ -167,9 +198,44 @@ class AsyncSmsClient:
             timeout=make_timeout(timeout),
             user_agent=agent,
         )
-        self._auth_value: str | None = None
-        self._headers_get: dict[str, str] = {}
-        self._headers_body: dict[str, str] = {}
+        limits_given = [
+            name
+            for name, value in (
+                ("requests_per_second", requests_per_second),
+                ("messages_per_second", messages_per_second),
+                ("max_concurrency", max_concurrency),
+            )
+            if value is not None
+        ]
+        if rate_limiter is not None and limits_given:
+            raise SinchValidationError(
+                "rate_limiter",
+                f"give either rate_limiter or {', '.join(limits_given)}, not both",
+            )
+        if rate_limiter is None:
+            try:
+                rate_limiter = RateLimiter(
+                    requests_per_second=requests_per_second,
+                    messages_per_second=messages_per_second,
+                    max_concurrency=max_concurrency,
+                )
+            except ValueError as exc:
+                field = limits_given[0] if limits_given else "rate_limiter"
+                raise SinchValidationError(field, str(exc)) from None
+        self.rate_limiter = rate_limiter
+        """The :class:`RateLimiter` in force (shared if passed in)."""
+        self.retry: RetryPolicy | None = RetryPolicy() if isinstance(retry, _DefaultType) else retry
+        """The :class:`RetryPolicy` in force, or ``None`` when retries are off."""
+        self.auto_client_reference = auto_client_reference
+        self._hooks = Hooks(on_request=on_request, on_response=on_response, on_retry=on_retry)
+        self._views = False
+        self._core = RequestCore(
+            transport=self._transport,
+            auth=self.auth,
+            prefix=self._prefix,
+            oauth=self._oauth,
+            limiter=rate_limiter,
+        )
 
         self.batches = Batches(self)
         self.delivery_reports = DeliveryReports(self)
@@ -229,6 +295,8 @@ class AsyncSmsClient:
         return self._transport.closed
 
     def __del__(self, _warnings: Any = warnings) -> None:
+        if getattr(self, "_views", False):
+            return
         transport = getattr(self, "_transport", None)
         if transport is not None and transport.abandon():
             _warnings.warn(
@@ -248,12 +316,29 @@ class AsyncSmsClient:
 
     # --- the core request path -----------------------------------------------------------
 
-    def _headers(self, auth_value: str, has_body: bool) -> dict[str, str]:
-        if auth_value is not self._auth_value:
-            self._auth_value = auth_value
-            self._headers_get = {"Authorization": auth_value, "Accept": _JSON}
-            self._headers_body = {**self._headers_get, "Content-Type": _JSON}
-        return self._headers_body if has_body else self._headers_get
+    def with_options(
+        self,
+        *,
+        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
+        auto_client_reference: bool | None = None,
+    ) -> AsyncSmsClient:
+        """A view of this client with other per-call options, sharing its session.
+
+        ``await sms.with_options(retry=None).batches.get(batch_id)`` makes one
+        attempt only. The view shares the session, credentials and rate limiter;
+        closing either closes both.
+        """
+        view = copy.copy(self)
+        if not isinstance(retry, _DefaultType):
+            view.retry = retry
+        if auto_client_reference is not None:
+            view.auto_client_reference = auto_client_reference
+        view._views = True
+        view.batches = Batches(view)
+        view.delivery_reports = DeliveryReports(view)
+        view.groups = Groups(view)
+        view.inbounds = Inbounds(view)
+        return view
 
     async def _request(
         self,
@@ -262,49 +347,27 @@ class AsyncSmsClient:
         *,
         params: Sequence[tuple[str, str]] | None = None,
         body: bytes | None = None,
+        idempotency: Idempotency = Idempotency.SAFE,
+        messages: int = 0,
+        request_obj: object = None,
+        reconcile: Reconcile | None = None,
+        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
+        record: bool = True,
     ) -> RawResponse:
-        """One API call: auth header, one attempt, the expired-token refresh, typed errors."""
-        transport = self._transport
-        url = URL(self._prefix + path, encoded=True)
-        auth_value = await self.auth.authorization(transport)
-        attempts = 1
-        try:
-            response = await transport.send(
-                method,
-                url,
-                params=params,
-                data=body,
-                headers=self._headers(auth_value, body is not None),
-            )
-            if (
-                response.status == 401
-                and self._oauth
-                and "expired" in response.headers.get("WWW-Authenticate", "").lower()
-                and await self.auth.refresh_after_expiry(transport, auth_value)
-            ):
-                auth_value = await self.auth.authorization(transport)
-                attempts += 1
-                response = await transport.send(
-                    method,
-                    url,
-                    params=params,
-                    data=body,
-                    headers=self._headers(auth_value, body is not None),
-                )
-        except SinchError as exc:
-            exc.attempts = attempts
-            raise
-        if response.status >= 400:
-            error = api_error(
-                response.status,
-                method=method,
-                path=url.path,
-                body=response.body,
-                headers=response.headers,
-            )
-            error.attempts = attempts
-            raise error
-        return response
+        """One API call through the rate limiter, the retry loop and the transport."""
+        return await self._core.request(
+            method,
+            path,
+            params=params,
+            body=body,
+            policy=self.retry if isinstance(retry, _DefaultType) else retry,
+            hooks=self._hooks,
+            idempotency=idempotency,
+            messages=messages,
+            request_obj=request_obj,
+            reconcile=reconcile,
+            record=record,
+        )
 
     def _decode(self, response: RawResponse, tp: type[T] | Any, method: str, path: str) -> Any:
         try:

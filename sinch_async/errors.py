@@ -18,6 +18,7 @@ import msgspec
 from sinch_async._redact import mask_numbers
 
 __all__ = [
+    "AmbiguousSendError",
     "ApiError",
     "AuthenticationError",
     "BadRequestError",
@@ -65,6 +66,26 @@ class ClientClosedError(SinchError, RuntimeError):
 
 class EventLoopMismatchError(SinchError, RuntimeError):
     """The client was used from an event loop other than the one that opened its session."""
+
+
+class AmbiguousSendError(SinchError):
+    """A non-idempotent request failed in a way that leaves its outcome unknown.
+
+    The request may or may not have been applied (for a send: a batch may or
+    may not have been created). It was not retried, because a blind retry could
+    send the SMS twice. Give sends a ``client_reference`` (or construct the
+    client with ``auto_client_reference=True``) and the client reconciles such
+    failures itself. ``request`` is the request struct, ``cause`` the failure.
+    """
+
+    def __init__(
+        self, message: str, *, method: str, path: str, request: object, cause: BaseException
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.request = request
+        self.cause = cause
+        super().__init__(mask_numbers(message))
 
 
 class SinchConnectionError(SinchError):

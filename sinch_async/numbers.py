@@ -22,7 +22,8 @@ def normalize_number(number: str) -> str:
     ``"+46700000001"``. Strings that are not phone numbers (short codes with
     letters, group IDs) are returned stripped but otherwise unchanged.
     """
-    text = _SEPARATORS.sub("", number.strip())
+    stripped = number.strip()
+    text = _SEPARATORS.sub("", stripped)
     if text.startswith("+"):
         digits = text[1:]
     elif text.startswith("00"):
@@ -31,7 +32,7 @@ def normalize_number(number: str) -> str:
         digits = text
     if digits.isdigit():
         return f"+{digits}"
-    return text
+    return stripped
 
 
 def same_number(a: str, b: str) -> bool:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import msgspec
 from msgspec import UNSET
 
-from sinch_async._codec import decode_with_fallback, decoder_for
+from sinch_async._codec import decode_with_fallback, decoder_for, json_decode
 from sinch_async._pagination import AsyncPaginator, Page, check_page_size
 from sinch_async.errors import ResponseDecodeError, SinchValidationError
 
@@ -134,6 +134,11 @@ class ListSpec(Generic[T]):
             page_size=page.page_size,
             requested_size=requested_size,
         )
+
+    def raw_items(self, body: bytes) -> list[dict[str, Any]]:
+        """The page's items as plain dicts (for reconciliation lookups)."""
+        page = decoder_for(self._raw).decode(body)
+        return [json_decode(raw) for raw in getattr(page, self.items_key)]
 
     def paginator(
         self,

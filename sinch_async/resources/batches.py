@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, overload
 
+import msgspec
 from msgspec import UNSET
 
 from sinch_async._codec import encode
+from sinch_async._core import Reconcile
 from sinch_async._pagination import AsyncPaginator
+from sinch_async._retry import Idempotency, RetryPolicy
+from sinch_async._transport import RawResponse
 from sinch_async._validate import (
+    MAX_UPDATE_RECIPIENTS,
     check_recipients,
     check_send_request,
     check_update_request,
@@ -74,11 +81,13 @@ def _build_send_request(
             values[name] = utc(values[name], name)
     udh = values.pop("udh")
     strict_validation = values.pop("strict_validation")
+    if udh is not UNSET and type != "mt_binary":
+        raise SinchValidationError("udh", "is only for type='mt_binary'")
+    if strict_validation is not UNSET and type != "mt_media":
+        raise SinchValidationError("strict_validation", "is only for type='mt_media'")
     if type == "mt_text":
         if not isinstance(body, str):
             raise SinchValidationError("body", "must be a string for mt_text")
-        if udh is not UNSET:
-            raise SinchValidationError("udh", "is only for type='mt_binary'")
         return TextRequest(to=recipients, body=body, **values)
     if type == "mt_binary":
         if not isinstance(body, str):
@@ -99,6 +108,16 @@ def _build_send_request(
     )
 
 
+def _in_utc(request: SendRequest) -> SendRequest:
+    """The request with ``send_at`` / ``expire_at`` in UTC (naive values taken as UTC)."""
+    changes: dict[str, Any] = {}
+    for name in ("send_at", "expire_at"):
+        value = getattr(request, name)
+        if isinstance(value, datetime) and value.tzinfo is not timezone.utc:
+            changes[name] = utc(value, name)
+    return msgspec.structs.replace(request, **changes) if changes else request
+
+
 class Batches:
     """Batches: one message to up to 1000 recipients (``/batches``)."""
 
@@ -107,11 +126,52 @@ class Batches:
 
     async def _send_body(self, method: str, path: str, request: SendRequest) -> Batch:
         check_send_request(request)
-        response = await self._client._request(method, path, body=encode(request))
+        request = _in_utc(request)
+        client = self._client
+        reconcile = None
+        if method == "POST":
+            if request.client_reference is UNSET and client.auto_client_reference:
+                request = msgspec.structs.replace(
+                    request, client_reference=f"sinch-async-{uuid.uuid4().hex}"
+                )
+            if isinstance(request.client_reference, str) and client.retry is not None:
+                reconcile = self._reconciler(request.client_reference, client.retry)
+        response = await client._request(
+            method,
+            path,
+            body=encode(request),
+            idempotency=Idempotency.UNSAFE,
+            messages=len(request.to),
+            request_obj=request,
+            reconcile=reconcile,
+        )
         result: Batch = self._client._decode_union(
             response, KnownBatch, BATCH_TYPES, _unknown_batch, method, path
         )
         return result
+
+    def _reconciler(self, client_reference: str, policy: RetryPolicy) -> Reconcile:
+        """Look up whether an ambiguous send created its batch (by ``client_reference``)."""
+        since = datetime.now(timezone.utc) - timedelta(seconds=policy.reconcile_window)
+        lookup_policy = replace(policy, max_attempts=min(policy.max_attempts, 3))
+        client = self._client
+
+        async def reconcile() -> RawResponse | None:
+            params = [
+                ("client_reference", client_reference),
+                ("start_date", timestamp_param(since, "start_date")),
+                ("page", "0"),
+                ("page_size", "100"),
+            ]
+            response = await client._request(
+                "GET", "/batches", params=params, retry=lookup_policy, record=False
+            )
+            for item in _BATCH_LIST.raw_items(response.body):
+                if item.get("client_reference") == client_reference:
+                    return RawResponse(200, response.headers, encode(item))
+            return None
+
+        return reconcile
 
     @overload
     async def send(self, to: SendRequest, /) -> Batch: ...
@@ -373,8 +433,12 @@ class Batches:
                     type = "mt_text"
             request = UpdateBatchRequest(
                 type=opt(type),
-                to_add=UNSET if to_add is None else list(to_add),
-                to_remove=UNSET if to_remove is None else list(to_remove),
+                to_add=UNSET
+                if to_add is None
+                else check_recipients(to_add, "to_add", maximum=MAX_UPDATE_RECIPIENTS),
+                to_remove=UNSET
+                if to_remove is None
+                else check_recipients(to_remove, "to_remove", maximum=MAX_UPDATE_RECIPIENTS),
                 from_=opt(from_),
                 body=opt(body),
                 udh=opt(udh),
@@ -395,7 +459,14 @@ class Batches:
         elif not isinstance(request, UpdateBatchRequest):
             raise SinchValidationError("request", "must be an UpdateBatchRequest")
         check_update_request(request)
-        response = await self._client._request("POST", path, body=encode(request))
+        response = await self._client._request(
+            "POST",
+            path,
+            body=encode(request),
+            idempotency=Idempotency.UNSAFE,
+            messages=0 if request.to_add is UNSET else len(request.to_add),
+            request_obj=request,
+        )
         result: Batch = self._client._decode_union(
             response, KnownBatch, BATCH_TYPES, _unknown_batch, "POST", path
         )

@@ -10,6 +10,7 @@ from msgspec import UNSET, UnsetType
 
 from sinch_async._codec import encode
 from sinch_async._pagination import AsyncPaginator
+from sinch_async._retry import Idempotency
 from sinch_async._validate import check_group_name
 from sinch_async.errors import SinchValidationError
 from sinch_async.models.groups import (
@@ -57,9 +58,19 @@ class Groups:
     def __init__(self, client: AsyncSmsClient) -> None:
         self._client = client
 
-    async def _group_call(self, method: str, path: str, body: Any | None) -> Group:
+    async def _group_call(
+        self,
+        method: str,
+        path: str,
+        body: Any | None,
+        idempotency: Idempotency = Idempotency.SAFE,
+    ) -> Group:
         response = await self._client._request(
-            method, path, body=None if body is None else encode(body)
+            method,
+            path,
+            body=None if body is None else encode(body),
+            idempotency=idempotency,
+            request_obj=body,
         )
         result: Group = self._client._decode(response, Group, method, path)
         return result
@@ -80,7 +91,7 @@ class Groups:
             child_groups=_child_groups(child_groups),
             auto_update=opt(auto_update),
         )
-        return await self._group_call("POST", "/groups", request)
+        return await self._group_call("POST", "/groups", request, Idempotency.UNSAFE)
 
     def list(
         self, *, page_size: int | None = None, limit: int | None = None

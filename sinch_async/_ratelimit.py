@@ -1,0 +1,213 @@
+"""Client-side rate limiting (aiolimiter) and the shared 429 cool-down.
+
+One :class:`RateLimiter` may be shared by several clients (several workers of
+one service plan in one process) by passing it as ``rate_limiter=``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiolimiter import AsyncLimiter
+
+__all__ = ["RateLimiter"]
+
+
+class _FifoBucket:
+    """An aiolimiter bucket served first-come-first-served, for any weight.
+
+    aiolimiter wakes the *smallest* waiter first (which starves large
+    requests) and refuses ``acquire(n)`` above ``max_rate``. Here one
+    ``asyncio.Lock`` (FIFO) lets a single waiter at a time into the bucket,
+    and a weight above the bucket's capacity is acquired in capacity-sized
+    pieces, so a 1000-recipient send at 100 messages/s waits its turn and then
+    about 9 s for its tokens instead of raising or starving.
+    """
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._limiter = AsyncLimiter(burst, burst / rate)
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, weight: float) -> None:
+        if weight <= 0:
+            return
+        limiter = self._limiter
+        if not self._lock.locked() and weight <= limiter.max_rate and limiter.has_capacity(weight):
+            await limiter.acquire(weight)
+            return
+        async with self._lock:
+            remaining = weight
+            while remaining > 0:
+                piece = min(remaining, limiter.max_rate)
+                await limiter.acquire(piece)
+                remaining -= piece
+
+
+class RateLimiter:
+    """Request and message rate limits, a concurrency bound and the 429 cool-down.
+
+    Args:
+        requests_per_second: At most this many requests start per second
+            (``None``: no limit). Paced evenly: no burst above ``request_burst``.
+        messages_per_second: A limit weighted by recipients: a send to 1000
+            recipients takes 1000 tokens (``None``: no limit). Use the service
+            plan's rate to pace a campaign instead of filling Sinch's queue.
+        max_concurrency: At most this many requests in flight (``None``: no bound
+            other than the connection pool).
+        request_burst: Requests that may start back to back after an idle spell (1).
+        message_burst: Messages that may go at once after an idle spell
+            (default: one second's worth).
+        cooldown: Seconds every request waits after a 429 without ``Retry-After`` (1 s).
+        adaptive: Lower the request rate on repeated 429s and raise it again step
+            by step while requests succeed (on).
+    """
+
+    def __init__(
+        self,
+        *,
+        requests_per_second: float | None = None,
+        messages_per_second: float | None = None,
+        max_concurrency: int | None = None,
+        request_burst: float = 1.0,
+        message_burst: float | None = None,
+        cooldown: float = 1.0,
+        adaptive: bool = True,
+    ) -> None:
+        for name, value in (
+            ("requests_per_second", requests_per_second),
+            ("messages_per_second", messages_per_second),
+        ):
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number or None")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1 or None")
+        if request_burst < 1:
+            raise ValueError("request_burst must be at least 1")
+        self.requests_per_second = requests_per_second
+        self.messages_per_second = messages_per_second
+        self.max_concurrency = max_concurrency
+        self.cooldown = cooldown
+        self.adaptive = adaptive
+        self._request_burst = request_burst
+        self._requests = (
+            None if requests_per_second is None else _FifoBucket(requests_per_second, request_burst)
+        )
+        self._messages = (
+            None
+            if messages_per_second is None
+            else _FifoBucket(messages_per_second, message_burst or max(messages_per_second, 1.0))
+        )
+        self._semaphore = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
+        self._cooldown_until = 0.0
+        # Adaptive throttle after 429s (additive increase, multiplicative decrease).
+        self._throttle: _FifoBucket | None = None
+        self._throttle_rate = 0.0
+        self._successes = 0
+        self._recent: list[float] = []
+        self.rate_limited_count = 0
+        """429 responses seen (for metrics and tests)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether :meth:`acquire` can ever wait (used to skip work on the hot path)."""
+        return (
+            self._requests is not None
+            or self._messages is not None
+            or self._throttle is not None
+            or self._cooldown_until > 0.0
+        )
+
+    @property
+    def current_request_rate(self) -> float | None:
+        """The request rate in force now (lowered after 429s), or ``None`` if unlimited."""
+        if self._throttle is not None:
+            return self._throttle_rate
+        return self.requests_per_second
+
+    def __repr__(self) -> str:
+        return (
+            f"RateLimiter(requests_per_second={self.requests_per_second}, "
+            f"messages_per_second={self.messages_per_second}, "
+            f"max_concurrency={self.max_concurrency})"
+        )
+
+    async def acquire(self, messages: int = 0) -> None:
+        """Wait until a request (carrying ``messages`` recipients) may start."""
+        await self._wait_cooldown()
+        if self._messages is not None and messages:
+            await self._messages.acquire(messages)
+        if self._requests is not None:
+            await self._requests.acquire(1)
+        throttle = self._throttle
+        if throttle is not None:
+            await throttle.acquire(1)
+        if self.adaptive:
+            self._note_request()
+
+    async def _wait_cooldown(self) -> None:
+        while True:
+            remaining = self._cooldown_until - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.sleep(remaining)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of ``max_concurrency`` in-flight slots."""
+        if self._semaphore is None:
+            yield
+            return
+        async with self._semaphore:
+            yield
+
+    def _note_request(self) -> None:
+        now = time.monotonic()
+        recent = self._recent
+        recent.append(now)
+        if len(recent) > 256:
+            del recent[:128]
+
+    def _observed_rate(self) -> float:
+        now = time.monotonic()
+        window = [t for t in self._recent if now - t <= 1.0]
+        return float(len(window))
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        """Record a 429: start (or extend) the shared cool-down and lower the rate."""
+        self.rate_limited_count += 1
+        pause = self.cooldown if retry_after is None else retry_after
+        self._cooldown_until = max(self._cooldown_until, time.monotonic() + pause)
+        self._successes = 0
+        if not self.adaptive:
+            return
+        current = self.current_request_rate
+        if current is None:
+            current = max(self._observed_rate(), 2.0)
+        new_rate = max(current / 2.0, 0.5)
+        self._throttle_rate = new_rate
+        self._throttle = _FifoBucket(new_rate, 1.0)
+
+    def on_success(self) -> None:
+        """Record a success: after a run of them, raise a lowered rate by a quarter."""
+        if self._throttle is None:
+            return
+        self._successes += 1
+        if self._successes < max(5, int(self._throttle_rate)):
+            return
+        self._successes = 0
+        new_rate = self._throttle_rate * 1.25
+        ceiling = self.requests_per_second
+        if ceiling is not None and new_rate >= ceiling:
+            self._throttle = None
+            return
+        if ceiling is None and new_rate >= 1000:
+            self._throttle = None
+            return
+        self._throttle_rate = new_rate
+        self._throttle = _FifoBucket(new_rate, 1.0)

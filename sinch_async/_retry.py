@@ -1,0 +1,186 @@
+"""Retry policy and outcome classification (the tenacity layer).
+
+What may be retried depends on whether repeating the request is safe:
+
+* ``SAFE`` calls (GET, DELETE, group replace/update): connection errors,
+  timeouts, 429, 500, 502, 503, 504.
+* ``UNSAFE`` calls (``batches.send``, ``groups.create``, ``batches.update``,
+  ``batches.replace``): only 429 and failures where the request provably never
+  reached the server. Anything ambiguous (a read timeout, a connection dropped
+  after the request was written, a 5xx) is reconciled for sends that carry a
+  ``client_reference`` and raised as :class:`AmbiguousSendError` otherwise.
+
+A fresh ``tenacity.AsyncRetrying`` is built for every call: sharing one across
+concurrent tasks corrupts its state.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, stop_before_delay
+from tenacity.retry import retry_base
+from tenacity.stop import stop_base
+
+from sinch_async._redact import mask_numbers
+from sinch_async.errors import (
+    ApiError,
+    RateLimitError,
+    SinchConnectionError,
+    SinchError,
+)
+
+__all__ = ["Idempotency", "NotApplied", "RetryPolicy", "build_retrying", "is_ambiguous", "logger"]
+
+logger = logging.getLogger("sinch_async")
+
+
+class Idempotency(enum.Enum):
+    """Whether repeating a request is known to leave the same state."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed calls are retried.
+
+    Args:
+        max_attempts: Attempts per call, the first one included (5).
+        backoff_base: First backoff ceiling in seconds; it doubles per retry (0.5).
+        backoff_max: Ceiling of any one backoff (30 s). Backoff uses full jitter:
+            a random wait between 0 and ``min(backoff_max, backoff_base * 2**n)``.
+        deadline: Seconds after the first attempt when no further attempt starts
+            (120 s; ``None`` for no deadline).
+        retry_after_cap: The longest ``Retry-After`` honoured (60 s). A longer one
+            fails the call at once with :class:`RateLimitError` (``retry_after`` set).
+        retry_statuses: HTTP statuses retried for safe calls (429, 500, 502, 503, 504).
+            For unsafe calls only 429 is retried; 5xx are ambiguous.
+        retry_connection_errors: Retry connection errors and timeouts (safe calls;
+            unsafe calls only when the request provably never left).
+        reconcile_window: How far before the first attempt the reconciliation
+            lookup of an ambiguous send starts (300 s; clocks differ).
+    """
+
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    deadline: float | None = 120.0
+    retry_after_cap: float = 60.0
+    retry_statuses: frozenset[int] = field(
+        default_factory=lambda: frozenset({429, 500, 502, 503, 504})
+    )
+    retry_connection_errors: bool = True
+    reconcile_window: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.backoff_base < 0 or self.backoff_max < 0 or self.retry_after_cap < 0:
+            raise ValueError("backoff and cap values must be >= 0")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError("deadline must be positive or None")
+
+    def backoff(self, retry_number: int) -> float:
+        """Full-jitter backoff before retry ``retry_number`` (1 for the first retry)."""
+        ceiling = min(self.backoff_max, self.backoff_base * (2 ** (retry_number - 1)))
+        return random.uniform(0.0, ceiling)
+
+    def is_retryable(self, exc: BaseException, idempotency: Idempotency) -> bool:
+        """Whether ``exc`` may be retried for a call of this idempotency class."""
+        if not isinstance(exc, SinchError):
+            return False  # CancelledError, programming errors: never retried
+        if isinstance(exc, NotApplied):
+            return True
+        if isinstance(exc, RateLimitError):
+            return 429 in self.retry_statuses and (
+                exc.retry_after is None or exc.retry_after <= self.retry_after_cap
+            )
+        if isinstance(exc, ApiError):
+            return idempotency is Idempotency.SAFE and exc.status in self.retry_statuses
+        if isinstance(exc, SinchConnectionError):
+            if not self.retry_connection_errors:
+                return False
+            return idempotency is Idempotency.SAFE or exc.request_sent is False
+        return False
+
+
+class NotApplied(SinchError):
+    """Reconciliation showed that an ambiguous send was not applied: safe to retry."""
+
+    def __init__(self, cause: SinchError) -> None:
+        self.cause = cause
+        super().__init__(str(cause))
+
+
+def is_ambiguous(exc: BaseException) -> bool:
+    """True when a failed non-idempotent request may have been applied by the server."""
+    if isinstance(exc, SinchConnectionError):
+        return exc.request_sent is not False
+    return isinstance(exc, ApiError) and exc.status in (500, 502, 503, 504)
+
+
+class _Retryable(retry_base):
+    def __init__(self, policy: RetryPolicy, idempotency: Idempotency) -> None:
+        self.policy = policy
+        self.idempotency = idempotency
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        exc = outcome.exception()
+        return exc is not None and self.policy.is_retryable(exc, self.idempotency)
+
+
+def _wait_for(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    def wait(retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None and outcome.failed else None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, (int, float)):
+            # Honour the server's hint, plus a little jitter so that waiters spread out.
+            return min(float(retry_after), policy.retry_after_cap) + random.uniform(0, 0.1)
+        return policy.backoff(retry_state.attempt_number)
+
+    return wait
+
+
+RetryHook = Callable[[int, int, float, BaseException], Any]
+
+
+def build_retrying(
+    policy: RetryPolicy,
+    idempotency: Idempotency,
+    *,
+    before_sleep: Callable[[RetryCallState], Any] | None = None,
+) -> AsyncRetrying:
+    """A fresh ``AsyncRetrying`` for one call."""
+    stop: stop_base = stop_after_attempt(policy.max_attempts)
+    if policy.deadline is not None:
+        stop = stop | stop_before_delay(policy.deadline)
+    return AsyncRetrying(
+        stop=stop,
+        wait=_wait_for(policy),
+        retry=_Retryable(policy, idempotency),
+        reraise=True,
+        before_sleep=before_sleep,
+    )
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short cause for log lines: ``429``, ``503``, ``timeout``, ``connection error``."""
+    if isinstance(exc, ApiError):
+        return str(exc.status)
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if isinstance(exc, SinchConnectionError):
+        return "connection error"
+    return mask_numbers(name)
