@@ -8,15 +8,20 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 import msgspec
+from aiolimiter import AsyncLimiter
 
+from sinch_async._retry import Idempotency, RetryPolicy, build_retrying
 from sinch_async.errors import ResponseDecodeError, api_error
 
 if TYPE_CHECKING:
     from sinch_async._transport import Transport
 
-__all__ = ["Auth", "OAuth2TokenProvider", "StaticTokenAuth"]
+__all__ = ["TOKEN_RETRY", "Auth", "OAuth2TokenProvider", "StaticTokenAuth"]
 
 _FORM_BODY = b"grant_type=client_credentials"
+_TOKEN_BURST = 30
+_TOKEN_RATE = 10.0
+TOKEN_RETRY = RetryPolicy(max_attempts=4, backoff_base=1.0, backoff_max=8.0, deadline=30.0)
 _FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 
 
@@ -68,8 +73,15 @@ class OAuth2TokenProvider:
     """
 
     def __init__(
-        self, key_id: str, key_secret: str, auth_url: str, *, refresh_margin: float = 60.0
+        self,
+        key_id: str,
+        key_secret: str,
+        auth_url: str,
+        *,
+        refresh_margin: float = 60.0,
+        retry: RetryPolicy | None = TOKEN_RETRY,
     ) -> None:
+        self.retry = retry
         self.key_id = key_id
         self.auth_url = auth_url
         self.refresh_margin = refresh_margin
@@ -78,6 +90,7 @@ class OAuth2TokenProvider:
         self._header: str | None = None
         self._refresh_at = 0.0
         self._lock: asyncio.Lock | None = None
+        self._limiter = AsyncLimiter(_TOKEN_BURST, _TOKEN_BURST / _TOKEN_RATE)
         self.fetch_count = 0
         """How many tokens were fetched (for tests and metrics)."""
 
@@ -115,6 +128,19 @@ class OAuth2TokenProvider:
         self._refresh_at = 0.0
 
     async def _fetch(self, transport: Transport) -> str:
+        """Fetch a token: through the endpoint's own limit, retrying 429, 5xx and network errors.
+
+        Sinch's token endpoint is a token bucket (about 30 burst, 10/s refill)
+        that sends no ``Retry-After``; this keeps under it and backs off on 429.
+        """
+        if self.retry is None:
+            return await self._fetch_once(transport)
+        retrying = build_retrying(self.retry, Idempotency.SAFE)
+        result: str = await retrying(self._fetch_once, transport)
+        return result
+
+    async def _fetch_once(self, transport: Transport) -> str:
+        await self._limiter.acquire()
         headers = dict(_FORM_HEADERS)
         headers["Authorization"] = self._basic
         started = time.monotonic()

@@ -32,6 +32,7 @@ from sinch_async._retry import (
 from sinch_async._transport import RawResponse, Transport
 from sinch_async.errors import (
     AmbiguousSendError,
+    ClientClosedError,
     RateLimitError,
     SinchError,
     api_error,
@@ -85,7 +86,9 @@ class RequestCore:
         prefix: str,
         oauth: bool,
         limiter: RateLimiter,
+        user_agent: str,
     ) -> None:
+        self.user_agent = user_agent
         self.transport = transport
         self.auth = auth
         self.prefix = prefix
@@ -98,7 +101,11 @@ class RequestCore:
     def _headers(self, auth_value: str, has_body: bool) -> dict[str, str]:
         if auth_value is not self._auth_value:
             self._auth_value = auth_value
-            self._headers_get = {"Authorization": auth_value, "Accept": _JSON}
+            self._headers_get = {
+                "Authorization": auth_value,
+                "Accept": _JSON,
+                "User-Agent": self.user_agent,
+            }
             self._headers_body = {**self._headers_get, "Content-Type": _JSON}
         return self._headers_body if has_body else self._headers_get
 
@@ -118,6 +125,8 @@ class RequestCore:
         record: bool = True,
     ) -> RawResponse:
         """One API call, with retries per ``policy`` (``None``: a single attempt)."""
+        if self.transport.closed:
+            raise ClientClosedError("the client is closed; create a new AsyncSmsClient")
         url = URL(self.prefix + path, encoded=True)
         counter = _Counter()
         reconciled = False

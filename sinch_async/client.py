@@ -15,7 +15,7 @@ import aiohttp
 import msgspec
 
 from sinch_async import _config
-from sinch_async._auth import Auth, OAuth2TokenProvider, StaticTokenAuth
+from sinch_async._auth import TOKEN_RETRY, Auth, OAuth2TokenProvider, StaticTokenAuth
 from sinch_async._codec import decode_with_fallback, decoder_for
 from sinch_async._core import HookFn, Hooks, Reconcile, RequestCore
 from sinch_async._ratelimit import RateLimiter
@@ -41,8 +41,15 @@ class _DefaultType(enum.Enum):
 _DEFAULT = _DefaultType.DEFAULT
 
 
+def _timeout_or_error(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:
+    try:
+        return make_timeout(timeout)
+    except (TypeError, ValueError) as exc:
+        raise SinchValidationError("timeout", str(exc), limit="> 0 seconds") from None
+
+
 def _present(value: str | None) -> bool:
-    return value is not None and value != ""
+    return value is not None and value.strip() != ""
 
 
 class AsyncSmsClient:
@@ -180,7 +187,12 @@ class AsyncSmsClient:
                 field="auth_url",
                 allow_insecure_http=allow_insecure_http,
             )
-            self.auth = OAuth2TokenProvider(key_id or "", key_secret or "", self.auth_url)
+            self.auth = OAuth2TokenProvider(
+                key_id or "",
+                key_secret or "",
+                self.auth_url,
+                retry=None if retry is None else TOKEN_RETRY,
+            )
         else:
             self.auth_url = None
             self.auth = StaticTokenAuth(api_token or "")
@@ -195,7 +207,7 @@ class AsyncSmsClient:
         self._transport = Transport(
             session=session,
             max_connections=max_connections,
-            timeout=make_timeout(timeout),
+            timeout=_timeout_or_error(timeout),
             user_agent=agent,
         )
         limits_given = [
@@ -233,6 +245,7 @@ class AsyncSmsClient:
             transport=self._transport,
             auth=self.auth,
             prefix=self._prefix,
+            user_agent=agent,
             oauth=self._oauth,
             limiter=rate_limiter,
         )

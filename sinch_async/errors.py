@@ -9,6 +9,7 @@ the attributes for code that needs them).
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -133,6 +134,7 @@ class _ErrorBody(msgspec.Struct):
     title: Any = None
     detail: Any = None
     message: Any = None
+    error_description: Any = None
 
 
 _error_body_decoder = msgspec.json.Decoder(_ErrorBody)
@@ -166,7 +168,10 @@ def _parse_error_body(body: bytes) -> tuple[str | None, str | None, dict[str, An
         message = err.get("message")
         return code, None if message is None else str(message), err
     if isinstance(parsed.error, str):
-        return parsed.error, None if parsed.message is None else str(parsed.message), None
+        description = (
+            parsed.error_description if parsed.error_description is not None else (parsed.message)
+        )
+        return parsed.error, None if description is None else str(description), None
     if parsed.title is not None or parsed.detail is not None or parsed.type is not None:
         code = None if parsed.type is None else str(parsed.type)
         pieces = [str(p) for p in (parsed.title, parsed.detail) if p is not None]
@@ -279,17 +284,16 @@ def error_class_for(status: int) -> type[ApiError]:
     return ApiError
 
 
+_DELTA_SECONDS = re.compile(r"\d{1,9}(?:\.\d{1,6})?")
+
+
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
     if not value:
         return None
     value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(seconds, 0.0) if seconds == seconds else None  # NaN guard
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -47,10 +47,15 @@ _REPORT_LIST = ListSpec[RecipientDeliveryReport](
 
 
 def _codes(code: int | Iterable[int]) -> str:
-    values = [code] if isinstance(code, int) else list(code)
+    if isinstance(code, int):
+        values: list[object] = [code]
+    elif isinstance(code, Iterable) and not isinstance(code, (str, bytes)):
+        values = list(code)
+    else:
+        raise SinchValidationError("code", "must be an int or a list of ints")
     if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
         raise SinchValidationError("code", "must be an int or a list of ints")
-    return ",".join(str(int(v)) for v in values)
+    return ",".join(str(v) for v in values)
 
 
 class DeliveryReports:

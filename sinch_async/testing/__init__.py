@@ -1,0 +1,27 @@
+"""Testing helpers: a local Sinch SMS API simulator.
+
+``SinchSimulator`` is a real aiohttp server on 127.0.0.1 that speaks the Sinch SMS REST
+API (all 20 operations plus ``/oauth2/token``), runs messages through a queued ->
+dispatched -> delivered lifecycle on a simulated clock, sends signed delivery-report and
+inbound callbacks, and lets tests script faults and inspect a journal of requests.
+"""
+
+from sinch_async.testing._callbacks import CallbackRecord, sign_webhook
+from sinch_async.testing._clock import SimClock
+from sinch_async.testing._engine import DEFAULT_CODES
+from sinch_async.testing._faults import Fault, FaultInjector
+from sinch_async.testing._journal import DispatchedMessage, Journal, JournalEntry
+from sinch_async.testing._simulator import SinchSimulator
+
+__all__ = [
+    "DEFAULT_CODES",
+    "CallbackRecord",
+    "DispatchedMessage",
+    "Fault",
+    "FaultInjector",
+    "Journal",
+    "JournalEntry",
+    "SimClock",
+    "SinchSimulator",
+    "sign_webhook",
+]
