@@ -1,0 +1,1 @@
+"""Tests of the local Sinch SMS API simulator (sinch_async.testing)."""
