@@ -36,7 +36,7 @@ KEY = ConnectionKey("eu.sms.api.sinch.com", 443, True, True, None, None, None)
 
 
 def _client() -> AsyncSmsClient:
-    return AsyncSmsClient(service_plan_id="plan", api_token="tok", region="eu")
+    return AsyncSmsClient(service_plan_id="plan", api_token="tok", region="eu", retry=None)
 
 
 @pytest.mark.parametrize(
