@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,7 +35,7 @@ class _FifoBucket:
         self._limiter = AsyncLimiter(burst, burst / rate)
         self._lock = asyncio.Lock()
 
-    async def acquire(self, weight: float) -> None:
+    async def acquire(self, weight: float = 1.0) -> None:
         if weight <= 0:
             return
         limiter = self._limiter
@@ -49,6 +50,42 @@ class _FifoBucket:
                 remaining -= piece
 
 
+class _Pacer:
+    """Even pacing of requests: at most ``rate`` starts in any one-second window.
+
+    aiolimiter's bucket with capacity 1 loses the late part of every wake-up
+    (its level cannot go below zero), so under load it paces 10-20% below the
+    target. Here each start has a slot on a fixed grid (``1 / rate`` apart), so
+    a late wake-up does not push later slots back, and a log of the last
+    ``rate`` actual starts keeps any sliding one-second window at or below
+    ``rate`` even when wake-ups jitter. Waiters are served in arrival order.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._interval = 1.0 / rate
+        self._next = 0.0
+        self._log: deque[float] = deque(maxlen=max(1, math.floor(rate)))
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            if now > self._next + self._interval:
+                self._next = now  # idle: no catching up on unused slots
+            target = self._next
+            log = self._log
+            if len(log) == log.maxlen:
+                target = max(target, log[0] + 1.0)
+            delay = target - now
+            if delay > 0:
+                await asyncio.sleep(delay)
+                now = loop.time()
+            log.append(now)
+            self._next = target + self._interval
+
+
 class RateLimiter:
     """Request and message rate limits, a concurrency bound and the 429 cool-down.
 
@@ -60,9 +97,10 @@ class RateLimiter:
             plan's rate to pace a campaign instead of filling Sinch's queue.
         max_concurrency: At most this many requests in flight (``None``: no bound
             other than the connection pool).
-        request_burst: Requests that may start back to back after an idle spell (1).
+        request_burst: Requests that may start back to back after an idle spell (1:
+            evenly paced, and no sliding one-second window above the rate).
         message_burst: Messages that may go at once after an idle spell
-            (default: one second's worth).
+            (default: a tenth of a second's worth, at least 1).
         cooldown: Seconds every request waits after a 429 without ``Retry-After`` (1 s).
         adaptive: Lower the request rate on repeated 429s and raise it again step
             by step while requests succeed (on).
@@ -95,18 +133,24 @@ class RateLimiter:
         self.cooldown = cooldown
         self.adaptive = adaptive
         self._request_burst = request_burst
-        self._requests = (
-            None if requests_per_second is None else _FifoBucket(requests_per_second, request_burst)
-        )
+        self._requests: _Pacer | _FifoBucket | None = None
+        if requests_per_second is not None:
+            self._requests = (
+                _Pacer(requests_per_second)
+                if request_burst == 1
+                else _FifoBucket(requests_per_second, request_burst)
+            )
         self._messages = (
             None
             if messages_per_second is None
-            else _FifoBucket(messages_per_second, message_burst or max(messages_per_second, 1.0))
+            else _FifoBucket(
+                messages_per_second, message_burst or max(messages_per_second / 10.0, 1.0)
+            )
         )
         self._semaphore = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
         self._cooldown_until = 0.0
         # Adaptive throttle after 429s (additive increase, multiplicative decrease).
-        self._throttle: _FifoBucket | None = None
+        self._throttle: _Pacer | None = None
         self._throttle_rate = 0.0
         self._successes = 0
         self._recent: list[float] = []
@@ -143,10 +187,10 @@ class RateLimiter:
         if self._messages is not None and messages:
             await self._messages.acquire(messages)
         if self._requests is not None:
-            await self._requests.acquire(1)
+            await self._requests.acquire()
         throttle = self._throttle
         if throttle is not None:
-            await throttle.acquire(1)
+            await throttle.acquire()
         if self.adaptive:
             self._note_request()
 
@@ -191,7 +235,7 @@ class RateLimiter:
             current = max(self._observed_rate(), 2.0)
         new_rate = max(current / 2.0, 0.5)
         self._throttle_rate = new_rate
-        self._throttle = _FifoBucket(new_rate, 1.0)
+        self._throttle = _Pacer(new_rate)
 
     def on_success(self) -> None:
         """Record a success: after a run of them, raise a lowered rate by a quarter."""
@@ -210,4 +254,4 @@ class RateLimiter:
             self._throttle = None
             return
         self._throttle_rate = new_rate
-        self._throttle = _FifoBucket(new_rate, 1.0)
+        self._throttle = _Pacer(new_rate)

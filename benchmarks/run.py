@@ -1,0 +1,222 @@
+"""Benchmarks for sinch_async. Figures go in the README; timings never go in the test suite.
+
+    python benchmarks/run.py                 # everything, full size
+    python benchmarks/run.py simulator       # how fast the simulator serves sends
+    python benchmarks/run.py ratelimit       # requests_per_second / messages_per_second accuracy
+    python benchmarks/run.py --smoke         # tiny sizes, for CI: checks the benchmarks run
+
+Each section prints a Markdown table. Servers run in a child process pinned to
+CPU core 0; the load generator runs here (pinned to core 1 when there are two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+import aiohttp
+from _server import simulator_process
+
+from sinch_async import AsyncSmsClient, RequestEvent
+
+PLAN, TOKEN = "sim-plan", "sim-token"
+SEND = b'{"to":["+15550000001"],"body":"Hello from the benchmark"}'
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
+        f"aiohttp {aiohttp.__version__}"
+    )
+
+
+async def run_concurrently(n: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> float:
+    """Run ``one()`` n times with ``concurrency`` workers; return elapsed seconds."""
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await one()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+# --- 1. the simulator's throughput -------------------------------------------------------
+
+
+async def simulator_section(smoke: bool) -> str:
+    n = 300 if smoke else 20_000
+    repeats = 1 if smoke else 3
+    rows = []
+    with simulator_process() as server:
+        url = f"{server.url}/xms/v1/{PLAN}/batches"
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        connector = aiohttp.TCPConnector(limit=64)
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+            async def one() -> None:
+                async with session.post(url, data=SEND) as resp:
+                    await resp.read()
+                    if resp.status != 201:
+                        raise RuntimeError(f"unexpected status {resp.status}")
+
+            await run_concurrently(min(n, 500), 64, one)  # warm up
+            for _ in range(repeats):
+                cpu_before = server.cpu_seconds()
+                elapsed = await run_concurrently(n, 64, one)
+                cpu = server.cpu_seconds() - cpu_before
+                rows.append((n / elapsed, cpu / n * 1e6, cpu / elapsed))
+    rate = statistics.median(r[0] for r in rows)
+    cpu_us = statistics.median(r[1] for r in rows)
+    busy = statistics.median(r[2] for r in rows)
+    return "\n".join(
+        [
+            f"Simulator: {n:,} single-recipient POST /batches, 64 concurrent, "
+            f"median of {repeats} (server pinned to one core)",
+            "",
+            "| sends/s served | server CPU per send | server core busy |",
+            "|---:|---:|---:|",
+            f"| {rate:,.0f} | {cpu_us:,.0f} µs | {busy:.0%} |",
+        ]
+    )
+
+
+# --- 2. rate limiter accuracy -------------------------------------------------------------
+
+
+def max_window(times: list[float], window: float = 1.0) -> int:
+    """The most events in any sliding window of ``window`` seconds."""
+    best = 0
+    j = 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+async def ratelimit_section(smoke: bool) -> str:
+    duration = 1.0 if smoke else 10.0
+    target = 200.0
+    lines = []
+    with simulator_process() as server:
+        starts: list[float] = []
+
+        def on_request(event: RequestEvent) -> None:
+            starts.append(time.monotonic())
+
+        async with AsyncSmsClient(
+            service_plan_id=PLAN,
+            api_token=TOKEN,
+            base_url=server.url,
+            requests_per_second=target,
+            on_request=on_request,
+        ) as sms:
+            stop_at = time.monotonic() + duration
+
+            async def rps_worker() -> None:
+                while time.monotonic() < stop_at:
+                    await sms.batches.send(["+15550000001"], "rate test")
+
+            await asyncio.gather(*(rps_worker() for _ in range(32)))
+        inside = [t for t in starts if t <= stop_at]
+        achieved = (len(inside) - 1) / (inside[-1] - inside[0])
+        lines += [
+            f"requests_per_second={target:.0f} for {duration:.0f} s, 32 concurrent senders",
+            "",
+            "| target | achieved | deviation | busiest 1-s window |",
+            "|---:|---:|---:|---:|",
+            f"| {target:.0f}/s | {achieved:.1f}/s | {100 * (achieved / target - 1):+.2f}% "
+            f"| {max_window(inside)} requests |",
+            "",
+        ]
+
+        # messages_per_second with mixed 1- and 1000-recipient sends
+        mps = 5000.0
+        big_waits: list[float] = []
+        small_waits: list[float] = []
+        sent_messages: list[tuple[float, int]] = []
+        async with AsyncSmsClient(
+            service_plan_id=PLAN, api_token=TOKEN, base_url=server.url, messages_per_second=mps
+        ) as sms:
+            stop_at = time.monotonic() + duration
+            big_to = [f"+1555{i:07d}" for i in range(1000)]
+
+            async def mixed_worker(big: bool) -> None:
+                to = big_to if big else ["+15550000001"]
+                while time.monotonic() < stop_at:
+                    asked = time.monotonic()
+                    await sms.batches.send(to, "pacing test")
+                    done = time.monotonic()
+                    (big_waits if big else small_waits).append(done - asked)
+                    sent_messages.append((done, len(to)))
+
+            await asyncio.gather(
+                *(mixed_worker(big=True) for _ in range(4)),
+                *(mixed_worker(big=False) for _ in range(16)),
+            )
+        total = sum(n for _, n in sent_messages)
+        span = max(t for t, _ in sent_messages) - (stop_at - duration)
+        bigs = sum(1 for _, n in sent_messages if n == 1000)
+        smalls = sum(1 for _, n in sent_messages if n == 1)
+        lines += [
+            f"messages_per_second={mps:.0f} for {duration:.0f} s: 4 senders of 1000-recipient "
+            "batches and 16 senders of 1-recipient batches at once",
+            "",
+            "| target | achieved | 1000-recipient sends | 1-recipient sends "
+            "| longest wait, big send | longest wait, small send |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {mps:,.0f} msg/s | {total / span:,.0f} msg/s | {bigs} | {smalls} "
+            f"| {max(big_waits, default=0):.2f} s | {max(small_waits, default=0):.2f} s |",
+        ]
+    return "\n".join(lines)
+
+
+SECTIONS = {"simulator": simulator_section, "ratelimit": ratelimit_section}
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("sections", nargs="*", help=f"any of: {', '.join(SECTIONS)} (default: all)")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    chosen = args.sections or list(SECTIONS)
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(unknown)}")
+    print(f"Machine: {machine()}\n")
+    for name in chosen:
+        print(await SECTIONS[name](args.smoke))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
