@@ -23,6 +23,8 @@ T = TypeVar("T")
 DEFAULT_EXPIRY = days(3)
 BATCH_LIST_WINDOW = days(14)
 
+_INTERMEDIATE = frozenset({"Queued", "Dispatched"})
+
 
 def _norm(value: Any) -> str | None:
     if not isinstance(value, str):
@@ -290,6 +292,8 @@ class Plan:
             if ref is not None and b.opts.get("client_reference") != ref:
                 continue
             for r in b.recipients.values():
+                if r.status in _INTERMEDIATE:  # Sinch lists finished reports only
+                    continue
                 if r.at < start or (q.end is not None and r.at >= q.end):
                     continue
                 if q.statuses is not None and r.status.lower() not in q.statuses:

@@ -1,0 +1,1 @@
+"""Integration tests: the client against the SinchSimulator over real HTTP."""
