@@ -32,6 +32,14 @@ from sinch_async.errors import (
     SinchTimeoutError,
     SinchValidationError,
 )
+from sinch_async.fanout import (
+    ChunkResult,
+    FanOutCancelled,
+    FanOutProgress,
+    FanOutReport,
+    InvalidRecipient,
+    MessageEstimate,
+)
 from sinch_async.models import (
     UNSET,
     AutoUpdate,
@@ -64,6 +72,12 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "AmbiguousSendError",
     "CallInfo",
+    "ChunkResult",
+    "FanOutCancelled",
+    "FanOutProgress",
+    "FanOutReport",
+    "InvalidRecipient",
+    "MessageEstimate",
     "RateLimiter",
     "RequestEvent",
     "ResponseEvent",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, overload
@@ -23,6 +24,14 @@ from sinch_async._validate import (
     check_update_request,
 )
 from sinch_async.errors import SinchValidationError
+from sinch_async.fanout import (
+    ChunkResult,
+    FanOut,
+    FanOutCancelled,
+    FanOutProgress,
+    FanOutReport,
+    RecipientSource,
+)
 from sinch_async.models._base import build_unknown
 from sinch_async.models.batches import (
     BATCH_TYPES,
@@ -106,6 +115,22 @@ def _build_send_request(
     raise SinchValidationError(
         "type", f"unknown batch type {type!r}; valid: mt_text, mt_binary, mt_media"
     )
+
+
+_FAN_OUT_FIELDS = frozenset(
+    {
+        "delivery_report",
+        "send_at",
+        "expire_at",
+        "callback_url",
+        "feedback_enabled",
+        "flash_message",
+        "truncate_concat",
+        "max_number_of_message_parts",
+        "from_ton",
+        "from_npi",
+    }
+)
 
 
 def _in_utc(request: SendRequest) -> SendRequest:
@@ -543,6 +568,168 @@ class Batches:
             response, KnownBatch, BATCH_TYPES, _unknown_batch, "DELETE", path
         )
         return result
+
+    async def fan_out(
+        self,
+        recipients: RecipientSource,
+        body: str,
+        *,
+        from_: str | None = None,
+        campaign_id: str | None = None,
+        chunk_size: int = 1000,
+        concurrency: int = 8,
+        on_progress: Callable[[FanOutProgress], Any] | None = None,
+        dedupe: bool = True,
+        resume: bool | None = None,
+        default_parameters: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+        **fields: Any,
+    ) -> FanOutReport:
+        """Send one message to any number of recipients, in batches of ``chunk_size``.
+
+        ``recipients`` is a list, an iterable or an async iterable of numbers or of
+        ``(number, {param: value})`` pairs, read lazily (ten million rows from a
+        database cursor run in bounded memory). Numbers are normalised to E.164 and
+        validated (invalid ones are reported, not sent) and de-duplicated across
+        the campaign (``dedupe=False`` turns that off). Each batch's ``parameters``
+        hold only its own recipients' values plus ``default_parameters``.
+
+        Chunks go out ``concurrency`` at a time through the client's retries and
+        rate limits. With a ``campaign_id`` each chunk's ``client_reference`` is
+        ``"{campaign_id}#{index}"``: ambiguous failures are reconciled instead of
+        sent twice, and a re-run of the same campaign (same input, same order)
+        skips chunks Sinch already has (one lookup per chunk; ``resume=False``
+        skips the lookups for a campaign id never used before).
+
+        ``on_progress`` is called with a :class:`FanOutProgress` as chunks finish.
+        Other keyword arguments (``delivery_report``, ``send_at``, ``expire_at``,
+        ``callback_url``, ...) go into every batch. ``dry_run=True`` reads the input,
+        validates it and returns the report with its ``estimate`` (messages =
+        parts x recipients) without sending anything. Cancelling raises
+        :class:`FanOutCancelled` whose ``report`` says exactly what was sent.
+        """
+        run = self._fan_out(
+            recipients,
+            body,
+            from_,
+            campaign_id,
+            chunk_size,
+            concurrency,
+            on_progress,
+            dedupe,
+            resume,
+            default_parameters,
+            fields,
+        )
+        if dry_run:
+            return await run.estimate_only()
+        try:
+            async for _ in run.run():
+                pass
+        except asyncio.CancelledError:
+            raise FanOutCancelled(run.report) from None
+        return run.report
+
+    async def fan_out_iter(
+        self,
+        recipients: RecipientSource,
+        body: str,
+        *,
+        from_: str | None = None,
+        campaign_id: str | None = None,
+        chunk_size: int = 1000,
+        concurrency: int = 8,
+        on_progress: Callable[[FanOutProgress], Any] | None = None,
+        dedupe: bool = True,
+        resume: bool | None = None,
+        default_parameters: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> AsyncIterator[ChunkResult]:
+        """Like :meth:`fan_out`, but yield each chunk's :class:`ChunkResult` as it completes.
+
+        Stopping the iteration early stops new chunks; chunks already in flight finish.
+        """
+        run = self._fan_out(
+            recipients,
+            body,
+            from_,
+            campaign_id,
+            chunk_size,
+            concurrency,
+            on_progress,
+            dedupe,
+            resume,
+            default_parameters,
+            fields,
+        )
+        async for result in run.run():
+            yield result
+
+    def _fan_out(
+        self,
+        recipients: RecipientSource,
+        body: str,
+        from_: str | None,
+        campaign_id: str | None,
+        chunk_size: int,
+        concurrency: int,
+        on_progress: Callable[[FanOutProgress], Any] | None,
+        dedupe: bool,
+        resume: bool | None,
+        default_parameters: Mapping[str, str] | None,
+        fields: dict[str, Any],
+    ) -> FanOut:
+        unknown = set(fields) - _FAN_OUT_FIELDS
+        if unknown:
+            name = sorted(unknown)[0]
+            raise SinchValidationError(
+                name,
+                f"is not a batch field fan_out can pass on ({', '.join(sorted(_FAN_OUT_FIELDS))})",
+            )
+        if from_ is not None:
+            fields = {**fields, "from_": from_}
+        # Check the fields once, before any I/O, with a stand-in recipient.
+        defaults = dict(default_parameters or {})
+        probe = _build_send_request(
+            ["+10000000000"],
+            body,
+            "mt_text",
+            {
+                name: fields.get(name)
+                for name in (
+                    "from_",
+                    "udh",
+                    "parameters",
+                    "delivery_report",
+                    "send_at",
+                    "expire_at",
+                    "callback_url",
+                    "client_reference",
+                    "feedback_enabled",
+                    "flash_message",
+                    "truncate_concat",
+                    "max_number_of_message_parts",
+                    "from_ton",
+                    "from_npi",
+                    "strict_validation",
+                )
+            }
+            | {"parameters": {k: {"default": v} for k, v in defaults.items()} or None},
+        )
+        check_send_request(probe)
+        return FanOut(
+            self,
+            recipients,
+            body,
+            campaign_id=campaign_id,
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+            dedupe=dedupe,
+            resume=resume,
+            default_parameters=defaults,
+            on_progress=on_progress,
+            fields=fields,
+        )
 
     async def send_delivery_feedback(self, batch_id: str, recipients: Sequence[str]) -> None:
         """Tell Sinch these recipients received the message (``POST .../delivery_feedback``).
