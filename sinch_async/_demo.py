@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from sinch_async.client import AsyncSmsClient
 from sinch_async.errors import SinchError
-from sinch_async.models.batches import Batch
+from sinch_async.fanout import FanOutProgress, FanOutReport
 
 __all__ = ["run_demo"]
 
@@ -31,17 +30,6 @@ def demo_recipients(count: int) -> Iterator[tuple[str, str]]:
         yield f"+1555{i:07d}", _NAMES[i % len(_NAMES)]
 
 
-def _chunks(count: int) -> Iterator[list[tuple[str, str]]]:
-    chunk: list[tuple[str, str]] = []
-    for item in demo_recipients(count):
-        chunk.append(item)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _bar(done: int, total: int, width: int = 30) -> str:
     filled = int(width * done / total) if total else width
     return "#" * filled + "-" * (width - filled)
@@ -49,37 +37,30 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 async def _send_campaign(
     sms: AsyncSmsClient, count: int, concurrency: int, out: TextIO
-) -> list[Batch]:
-    batches: list[Batch] = []
-    sent = 0
-    started = time.perf_counter()
-    semaphore = asyncio.Semaphore(concurrency)
+) -> FanOutReport:
     tty = out.isatty()
 
-    async def send_chunk(index: int, chunk: list[tuple[str, str]]) -> None:
-        nonlocal sent
-        async with semaphore:
-            batch = await sms.batches.send(
-                [number for number, _ in chunk],
-                "Hi ${name}, spring sale: 20% off today only!",
-                from_="SinchDemo",
-                parameters={"name": {**dict(chunk), "default": "there"}},
-                client_reference=f"demo-spring-sale-{index}",
-            )
-        batches.append(batch)
-        sent += len(chunk)
-        rate = sent / max(time.perf_counter() - started, 1e-9)
+    def progress(p: FanOutProgress) -> None:
         line = (
-            f"  [{_bar(sent, count)}] {sent:>6}/{count} recipients, "
-            f"{len(batches):>3} batches, {rate:,.0f} recipients/s"
+            f"  [{_bar(p.recipients_sent, count)}] {p.recipients_sent:>6}/{count} recipients, "
+            f"{p.batches:>3} batches, {p.rate:,.0f} recipients/s"
         )
         out.write(f"\r{line}" if tty else f"{line}\n")
         out.flush()
 
-    await asyncio.gather(*(send_chunk(i, chunk) for i, chunk in enumerate(_chunks(count))))
+    report = await sms.batches.fan_out(
+        ((number, {"name": name}) for number, name in demo_recipients(count)),
+        "Hi ${name}, spring sale: 20% off today only!",
+        from_="SinchDemo",
+        campaign_id="demo-spring-sale",
+        chunk_size=CHUNK,
+        concurrency=concurrency,
+        default_parameters={"name": "there"},
+        on_progress=progress,
+    )
     if tty:
         out.write("\n")
-    return batches
+    return report
 
 
 async def run_demo(
@@ -110,23 +91,28 @@ async def run_demo(
     ) as sim:
         out.write(f"Sinch simulator on {sim.url} (service plan {sim.service_plan_id})\n")
         out.write(
-            f"Sending a personalised campaign to {recipients:,} recipients in batches of "
-            f"{CHUNK}, {concurrency} at a time:\n"
+            f"Sending a personalised campaign to {recipients:,} recipients with "
+            f"sms.batches.fan_out() in batches of {CHUNK}, {concurrency} at a time:\n"
         )
         async with sim.client() as sms:
             try:
-                batches = await _send_campaign(sms, recipients, concurrency, out)
+                report = await _send_campaign(sms, recipients, concurrency, out)
             except SinchError as exc:
                 out.write(f"\ncampaign failed: {exc}\n")
+                return 1
+            out.write(f"{report.summary()}\n")
+            if not report.complete:
+                out.write("some recipients were not sent\n")
                 return 1
             seconds = recipients / 2000 + 5
             out.write(f"Simulated clock: {seconds:.0f} s of dispatch and delivery...\n")
             await sim.advance(seconds)
 
             totals: Counter[tuple[str, int]] = Counter()
-            for batch in batches:
-                report = await sms.delivery_reports.get(batch.id)
-                for status in report.statuses:
+            for chunk in report.batches:
+                assert chunk.batch_id is not None
+                summary = await sms.delivery_reports.get(chunk.batch_id)
+                for status in summary.statuses:
                     totals[(status.status, status.code)] += status.count
             out.write("\nDelivery reports read back through the API:\n")
             out.write(f"  {'status':<12}{'code':>6}{'messages':>12}\n")
@@ -134,7 +120,8 @@ async def run_demo(
                 out.write(f"  {name:<12}{code:>6}{n:>12,}\n")
             out.write(f"  {'total':<18}{sum(totals.values()):>12,}\n")
 
-            sample = await sms.delivery_reports.get_for_recipient(batches[0].id, "+15550000001")
+            first_batch = report.batches[0].batch_id or ""
+            sample = await sms.delivery_reports.get_for_recipient(first_batch, "+15550000001")
             out.write(f"\nOne recipient: +15550000001 -> {sample.status} at {sample.at}\n")
         try:
             sim.journal.assert_each_recipient_once(n for n, _ in demo_recipients(recipients))
