@@ -39,6 +39,20 @@ def simulator_process(*args: str, core: int | None = 0) -> Iterator[ServerProces
         "1000000",
         *args,
     ]
+    with _child(cmd, core) as server:
+        yield server
+
+
+@contextmanager
+def fast_server_process(core: int | None = 0) -> Iterator[ServerProcess]:
+    """The minimal fast server of ``_fastserver.py`` as a child process."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_fastserver.py")
+    with _child([sys.executable, script], core) as server:
+        yield server
+
+
+@contextmanager
+def _child(cmd: list[str], core: int | None) -> Iterator[ServerProcess]:
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         if core is not None and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:

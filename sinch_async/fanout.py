@@ -110,7 +110,10 @@ class ChunkResult:
 
     ``status`` is ``"created"`` (sent now), ``"existing"`` (Sinch already had a
     batch with this ``client_reference``: a resumed campaign), or ``"failed"``
-    (``error`` says why; the recipients were not sent).
+    (``error`` says why; the recipients were not sent). ``count`` is the number of
+    recipients. ``fan_out_iter`` yields every chunk with its ``recipients``; the
+    :class:`FanOutReport` keeps the recipients (and parameters) of failed chunks
+    only, so that a campaign of millions stays in bounded memory.
     """
 
     index: int
@@ -120,6 +123,26 @@ class ChunkResult:
     batch_id: str | None = None
     error: BaseException | None = None
     parameters: dict[str, dict[str, str]] | None = field(default=None, repr=False)
+    count: int = -1
+
+    def __post_init__(self) -> None:
+        if self.count < 0:
+            self.count = len(self.recipients)
+
+    def slim(self) -> ChunkResult:
+        """This result without its recipients and parameters (kept for failed chunks)."""
+        if not self.ok:
+            return self
+        return ChunkResult(
+            self.index,
+            self.client_reference,
+            [],
+            self.status,
+            self.batch_id,
+            None,
+            None,
+            self.count,
+        )
 
     @property
     def ok(self) -> bool:
@@ -174,11 +197,11 @@ class FanOutReport:
     @property
     def sent(self) -> int:
         """Recipients in batches Sinch has."""
-        return sum(len(c.recipients) for c in self.chunks if c.ok)
+        return sum(c.count for c in self.chunks if c.ok)
 
     @property
     def failed(self) -> int:
-        return sum(len(c.recipients) for c in self.chunks if not c.ok)
+        return sum(c.count for c in self.chunks if not c.ok)
 
     def failed_recipients(self) -> list[Recipient]:
         """Recipients of failed chunks (with their parameters), to retry just those."""
@@ -406,13 +429,15 @@ class FanOut:
             if self.resume:
                 existing = await self._existing(reference)
                 if existing is not None:
-                    return ChunkResult(index, reference, numbers, "existing", existing)
+                    return ChunkResult(
+                        index, reference, numbers, "existing", existing, parameters=parameters
+                    )
             batch = await self.batches.send(
                 numbers, self.body, parameters=parameters, client_reference=reference, **self.fields
             )
         except SinchError as exc:
             return ChunkResult(index, reference, numbers, "failed", None, exc, parameters)
-        return ChunkResult(index, reference, numbers, "created", batch.id)
+        return ChunkResult(index, reference, numbers, "created", batch.id, parameters=parameters)
 
     def _progress(self) -> None:
         if self.on_progress is None:
@@ -453,7 +478,7 @@ class FanOut:
                     break
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for result in sorted((t.result() for t in done), key=lambda r: r.index):
-                    report.chunks.append(result)
+                    report.chunks.append(result.slim())
                     self._progress()
                     yield result
         except (asyncio.CancelledError, GeneratorExit):
@@ -462,7 +487,7 @@ class FanOut:
                 finished = await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
                 for outcome in finished:
                     if isinstance(outcome, ChunkResult):
-                        report.chunks.append(outcome)
+                        report.chunks.append(outcome.slim())
             report.not_sent.extend(self._buffer)
             self._buffer = []
             raise
