@@ -264,7 +264,169 @@ async def fanout_section(smoke: bool) -> str:
     )
 
 
+# --- 4. the client stack against raw aiohttp, side by side ------------------------------
+
+
+async def _raw_sends(url: str, n: int, concurrency: int, body: bytes) -> tuple[float, float]:
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
+    connector = aiohttp.TCPConnector(limit=100)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+        target = f"{url}/xms/v1/{PLAN}/batches"
+
+        async def one() -> None:
+            async with session.post(target, data=body) as resp:
+                await resp.read()
+                if resp.status != 201:
+                    raise RuntimeError(f"status {resp.status}")
+
+        await run_concurrently(200, concurrency, one)  # warm-up: connections
+        cpu = time.process_time()
+        elapsed = await run_concurrently(n, concurrency, one)
+        return elapsed, time.process_time() - cpu
+
+
+async def _client_sends(url: str, n: int, concurrency: int, to: list[str]) -> tuple[float, float]:
+    async with AsyncSmsClient(
+        service_plan_id=PLAN, api_token=TOKEN, base_url=url, requests_per_second=1_000_000
+    ) as sms:
+
+        async def one() -> None:
+            await sms.batches.send(to, "Hello from the benchmark")
+
+        await run_concurrently(200, concurrency, one)
+        cpu = time.process_time()
+        elapsed = await run_concurrently(n, concurrency, one)
+        return elapsed, time.process_time() - cpu
+
+
+async def _raw_list(url: str, total: int) -> float:
+    import json
+
+    headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        started = time.perf_counter()
+        seen = 0
+        page = 0
+        while seen < total:
+            async with session.get(
+                f"{url}/xms/v1/{PLAN}/batches", params={"page": page, "page_size": 100}
+            ) as resp:
+                data = json.loads(await resp.read())
+            seen += len(data["batches"])
+            if not data["batches"]:
+                break
+            page += 1
+        return time.perf_counter() - started
+
+
+async def _client_list(url: str, total: int) -> float:
+    async with AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=url) as sms:
+        started = time.perf_counter()
+        seen = 0
+        async for _ in sms.batches.list(page_size=100):
+            seen += 1
+        if seen != total:
+            raise RuntimeError(f"listed {seen}, expected {total}")
+        return time.perf_counter() - started
+
+
+def _codec_cost(repeats: int) -> tuple[float, float]:
+    import msgspec
+
+    from sinch_async._codec import decoder_for, encode
+    from sinch_async.models import TextRequest
+    from sinch_async.models.batches import KnownBatch
+
+    to = [f"+1555{i:07d}" for i in range(1000)]
+    params = {"name": {n: f"Customer {i}" for i, n in enumerate(to)}, "default": {}}
+    request = TextRequest(to=to, body="Hi ${name}", parameters=params)
+    response = msgspec.json.encode({"id": "01X", "type": "mt_text", **msgspec.to_builtins(request)})
+    decoder = decoder_for(KnownBatch)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        encode(request)
+    enc = (time.perf_counter() - started) / repeats
+    started = time.perf_counter()
+    for _ in range(repeats):
+        decoder.decode(response)
+    dec = (time.perf_counter() - started) / repeats
+    return enc * 1e6, dec * 1e6
+
+
+async def client_section(smoke: bool) -> str:
+    import resource
+
+    n = 500 if smoke else 5000
+    repeats = 1 if smoke else 5
+    big_n = 5 if smoke else 50
+    list_total = 10_000
+    big_to = [f"+1555{i:07d}" for i in range(1000)]
+    big_body = msgspec_json({"to": big_to, "body": "Hello from the benchmark"})
+    small_body = msgspec_json({"to": ["+15550000001"], "body": "Hello from the benchmark"})
+    rows: dict[str, list[tuple[float, float]]] = {"raw": [], "client": []}
+    big: dict[str, list[float]] = {"raw": [], "client": []}
+    listing: dict[str, list[float]] = {"raw": [], "client": []}
+    with fast_server_process() as server:
+        for _ in range(repeats):
+            # alternate the order so that neither side always runs on a warmer machine
+            for kind in ("raw", "client") if _ % 2 == 0 else ("client", "raw"):
+                if kind == "raw":
+                    rows[kind].append(await _raw_sends(server.url, n, 64, small_body))
+                    elapsed, _cpu = await _raw_sends(server.url, big_n, 8, big_body)
+                    listing[kind].append(await _raw_list(server.url, list_total))
+                else:
+                    rows[kind].append(await _client_sends(server.url, n, 64, ["+15550000001"]))
+                    elapsed, _cpu = await _client_sends(server.url, big_n, 8, big_to)
+                    listing[kind].append(await _client_list(server.url, list_total))
+                big[kind].append(big_n * 1000 / elapsed)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    def med(values: list[float]) -> float:
+        return statistics.median(values)
+
+    raw_rps = med([n / e for e, _ in rows["raw"]])
+    cli_rps = med([n / e for e, _ in rows["client"]])
+    raw_cpu = med([c / n * 1e6 for _, c in rows["raw"]])
+    cli_cpu = med([c / n * 1e6 for _, c in rows["client"]])
+    raw_big, cli_big = med(big["raw"]), med(big["client"])
+    raw_list = med([list_total / t for t in listing["raw"]])
+    cli_list = med([list_total / t for t in listing["client"]])
+    enc, dec = _codec_cost(50 if smoke else 500)
+    loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    return "\n".join(
+        [
+            f"sinch_async (retry on, rate limiter configured high enough not to bind) vs raw "
+            f"aiohttp, same run, median of {repeats}, event loop: {loop_name}",
+            "",
+            "| measurement | raw aiohttp | sinch_async | ratio |",
+            "|---|---:|---:|---:|",
+            f"| {n:,} single-recipient sends, 64 concurrent | {raw_rps:,.0f}/s | {cli_rps:,.0f}/s "
+            f"| {cli_rps / raw_rps:.2f} |",
+            f"| client CPU per send | {raw_cpu:,.0f} µs | {cli_cpu:,.0f} µs "
+            f"| {cli_cpu / raw_cpu:.2f} |",
+            f"| {big_n} sends of 1000 recipients | {raw_big:,.0f} recipients/s "
+            f"| {cli_big:,.0f} recipients/s | {cli_big / raw_big:.2f} |",
+            f"| listing {list_total:,} batches, 100 per page | {raw_list:,.0f} items/s "
+            f"| {cli_list:,.0f} items/s | {cli_list / raw_list:.2f} |",
+            "",
+            f"Peak RSS of the benchmark process: {peak:.0f} MB. Encoding a 1000-recipient "
+            f"batch with parameters: {enc:,.0f} µs; decoding its response: {dec:,.0f} µs.",
+        ]
+    )
+
+
+def msgspec_json(value: object) -> bytes:
+    import msgspec
+
+    return msgspec.json.encode(value)
+
+
 SECTIONS = {
+    "client": client_section,
     "simulator": simulator_section,
     "ratelimit": ratelimit_section,
     "fanout": fanout_section,

@@ -6,6 +6,7 @@ views; the policy objects (retry, limits, hooks) are plain values passed in.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -21,6 +22,7 @@ from sinch_async._hooks import RequestEvent, ResponseEvent, RetryEvent, current_
 from sinch_async._ratelimit import RateLimiter
 from sinch_async._redact import mask_numbers
 from sinch_async._retry import (
+    DEFAULT_RETRY_AFTER_CAP,
     Idempotency,
     NotApplied,
     RetryPolicy,
@@ -34,6 +36,7 @@ from sinch_async.errors import (
     AmbiguousSendError,
     ClientClosedError,
     RateLimitError,
+    SinchConnectionError,
     SinchError,
     api_error,
 )
@@ -53,17 +56,6 @@ class Hooks:
     on_request: HookFn | None = None
     on_response: HookFn | None = None
     on_retry: HookFn | None = None
-
-
-class _Counter:
-    """Attempts of the retry loop, and HTTP requests actually sent (a token refresh
-    re-sends within one attempt)."""
-
-    __slots__ = ("attempts", "sent")
-
-    def __init__(self) -> None:
-        self.attempts = 0
-        self.sent = 0
 
 
 async def _call_hook(hook: HookFn, event: object) -> None:
@@ -94,6 +86,7 @@ class RequestCore:
         self.prefix = prefix
         self.oauth = oauth
         self.limiter = limiter
+        self._urls: dict[str, URL] = {}
         self._auth_value: str | None = None
         self._headers_get: dict[str, str] = {}
         self._headers_body: dict[str, str] = {}
@@ -108,6 +101,15 @@ class RequestCore:
             }
             self._headers_body = {**self._headers_get, "Content-Type": _JSON}
         return self._headers_body if has_body else self._headers_get
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:
+            url = URL(self.prefix + path, encoded=True)
+            if len(self._urls) >= 512:
+                self._urls.clear()
+            self._urls[path] = url
+        return url
 
     async def request(
         self,
@@ -124,161 +126,269 @@ class RequestCore:
         reconcile: Reconcile | None = None,
         record: bool = True,
     ) -> RawResponse:
-        """One API call, with retries per ``policy`` (``None``: a single attempt)."""
+        """One API call, with retries per ``policy`` (``None``: a single attempt).
+
+        The first attempt runs without the retry machinery (most calls succeed at
+        once); only a retryable failure builds a fresh tenacity ``AsyncRetrying``
+        for the attempts that follow.
+        """
         if self.transport.closed:
             raise ClientClosedError("the client is closed; create a new AsyncSmsClient")
-        url = URL(self.prefix + path, encoded=True)
-        counter = _Counter()
-        reconciled = False
-
-        async def attempt_once() -> RawResponse:
-            nonlocal reconciled
-            counter.attempts += 1
-            try:
-                return await self._attempt(
-                    method, url, path, params, body, messages, counter, hooks
-                )
-            except SinchError as exc:
-                if (
-                    policy is not None
-                    and idempotency is Idempotency.UNSAFE
-                    and is_ambiguous(exc)
-                    and not policy.is_retryable(exc, idempotency)
-                ):
-                    if reconcile is None:
-                        raise AmbiguousSendError(
-                            f"{method} {path} failed ambiguously ({exc}); it may or may not "
-                            "have been applied and was not retried because it carries no "
-                            "client_reference to check it by",
-                            method=method,
-                            path=path,
-                            request=request_obj,
-                            cause=exc,
-                        ) from exc
-                    found = await reconcile()
-                    if found is not None:
-                        reconciled = True
-                        logger.warning(
-                            "reconciled %s %s after %s: it was applied; not sending again",
-                            method,
-                            path,
-                            describe_failure(exc),
-                        )
-                        return found
-                    if counter.attempts >= policy.max_attempts:
-                        raise
-                    raise NotApplied(exc) from exc
-                raise
-
+        call = _Call(
+            self,
+            method,
+            path,
+            self._url(path),
+            params,
+            body,
+            policy,
+            hooks,
+            idempotency,
+            messages,
+            request_obj,
+            reconcile,
+        )
         try:
-            if policy is None or policy.max_attempts <= 1:
-                response = await attempt_once()
-            else:
-                response = await self._with_retries(
-                    attempt_once, method, path, policy, idempotency, hooks
-                )
+            try:
+                response = await call.attempt()
+            except SinchError as first:
+                if policy is None or not policy.is_retryable(first, idempotency):
+                    raise
+                response = await self._retry(call, first)
         except NotApplied as wrapped:
-            wrapped.cause.attempts = counter.sent
+            wrapped.cause.attempts = call.sent
             raise wrapped.cause from None
         except SinchError as exc:
-            exc.attempts = counter.sent
+            exc.attempts = call.sent
             raise
         if record:
             info = current_call_info()
             if info is not None:
                 info.status = response.status
                 info.headers = response.headers
-                info.attempts = counter.sent
-                info.reconciled = reconciled
+                info.attempts = call.sent
+                info.reconciled = call.reconciled
                 info.calls += 1
         return response
 
-    async def _with_retries(
-        self,
-        attempt_once: Callable[[], Awaitable[RawResponse]],
-        method: str,
-        path: str,
-        policy: RetryPolicy,
-        idempotency: Idempotency,
-        hooks: Hooks,
-    ) -> RawResponse:
+    async def _retry(self, call: _Call, first: SinchError) -> RawResponse:
+        """Attempts 2..n after a retryable first failure, in a fresh ``AsyncRetrying``."""
+        policy = call.policy
+        assert policy is not None
+        if policy.max_attempts <= 1:
+            raise first
+        delay = policy.delay_for(first, 1)
+        elapsed = time.monotonic() - call.started
+        if policy.deadline is not None and elapsed + delay >= policy.deadline:
+            raise first
+        await _before_retry(call, 2, delay, first)
+        await asyncio.sleep(delay)
+
         async def before_sleep(state: RetryCallState) -> None:
             outcome = state.outcome
             exc = outcome.exception() if outcome is not None else None
-            if isinstance(exc, NotApplied):
-                exc = exc.cause
-            delay = state.upcoming_sleep
-            cause = describe_failure(exc) if exc is not None else "?"
-            next_attempt = state.attempt_number + 1
-            logger.warning(
-                "retry %d/%d in %.1f s after %s on %s %s",
-                next_attempt,
-                policy.max_attempts,
-                delay,
-                cause,
-                method,
-                mask_numbers(path),
-            )
-            if hooks.on_retry is not None and exc is not None:
-                await _call_hook(
-                    hooks.on_retry,
-                    RetryEvent(method, path, next_attempt, policy.max_attempts, delay, cause, exc),
-                )
+            if exc is not None:
+                await _before_retry(call, state.attempt_number + 2, state.upcoming_sleep, exc)
 
-        retrying = build_retrying(policy, idempotency, before_sleep=before_sleep)
-        result: RawResponse = await retrying(attempt_once)
+        deadline = None
+        if policy.deadline is not None:
+            deadline = max(policy.deadline - (time.monotonic() - call.started), 1e-3)
+        retrying = build_retrying(
+            policy, call.idempotency, before_sleep=before_sleep, offset=1, deadline=deadline
+        )
+        result: RawResponse = await retrying(call.attempt)
         return result
 
-    async def _attempt(
+
+async def _before_retry(call: _Call, next_attempt: int, delay: float, exc: BaseException) -> None:
+    """Log the retry and call the ``on_retry`` hook."""
+    if isinstance(exc, NotApplied):
+        exc = exc.cause
+    policy = call.policy
+    assert policy is not None
+    cause = describe_failure(exc)
+    logger.warning(
+        "retry %d/%d in %.1f s after %s on %s %s",
+        next_attempt,
+        policy.max_attempts,
+        delay,
+        cause,
+        call.method,
+        mask_numbers(call.path),
+    )
+    hook = call.hooks.on_retry
+    if hook is not None:
+        await _call_hook(
+            hook,
+            RetryEvent(
+                call.method, call.path, next_attempt, policy.max_attempts, delay, cause, exc
+            ),
+        )
+
+
+class _Call:
+    """One call's description and bookkeeping across its attempts."""
+
+    __slots__ = (
+        "attempts",
+        "body",
+        "core",
+        "hooks",
+        "idempotency",
+        "messages",
+        "method",
+        "params",
+        "path",
+        "policy",
+        "reconcile",
+        "reconciled",
+        "request_obj",
+        "sent",
+        "started",
+        "url",
+    )
+
+    def __init__(
         self,
+        core: RequestCore,
         method: str,
-        url: URL,
         path: str,
+        url: URL,
         params: Sequence[tuple[str, str]] | None,
         body: bytes | None,
-        messages: int,
-        counter: _Counter,
+        policy: RetryPolicy | None,
         hooks: Hooks,
-    ) -> RawResponse:
-        attempt = counter.attempts
-        limiter = self.limiter
+        idempotency: Idempotency,
+        messages: int,
+        request_obj: object,
+        reconcile: Reconcile | None,
+    ) -> None:
+        self.core = core
+        self.method = method
+        self.path = path
+        self.url = url
+        self.params = params
+        self.body = body
+        self.policy = policy
+        self.hooks = hooks
+        self.idempotency = idempotency
+        self.messages = messages
+        self.request_obj = request_obj
+        self.reconcile = reconcile
+        self.reconciled = False
+        self.attempts = 0
+        self.sent = 0
+        self.started = time.monotonic()
+
+    async def attempt(self) -> RawResponse:
+        """One attempt; an ambiguous failure of an unsafe call is reconciled or raised."""
+        self.attempts += 1
+        try:
+            return await self._send()
+        except SinchError as exc:
+            policy = self.policy
+            if (
+                policy is None
+                or self.idempotency is not Idempotency.UNSAFE
+                or not is_ambiguous(exc)
+                or policy.is_retryable(exc, self.idempotency)
+            ):
+                raise
+            return await self._ambiguous(exc, policy)
+
+    async def _ambiguous(self, exc: SinchError, policy: RetryPolicy) -> RawResponse:
+        method, path = self.method, self.path
+        if self.reconcile is None:
+            raise AmbiguousSendError(
+                f"{method} {path} failed ambiguously ({exc}); it may or may not have been "
+                "applied and was not retried because it carries no client_reference to "
+                "check it by",
+                method=method,
+                path=path,
+                request=self.request_obj,
+                cause=exc,
+            ) from exc
+        if isinstance(exc, SinchConnectionError) and policy.reconcile_delay > 0:
+            # No answer came: the server may still be working on the request.
+            await asyncio.sleep(policy.reconcile_delay)
+        try:
+            found = await self.reconcile()
+        except SinchError as lookup_error:
+            raise AmbiguousSendError(
+                f"{method} {path} failed ambiguously ({exc}) and the lookup by "
+                f"client_reference failed too ({lookup_error}); it may or may not have "
+                "been applied",
+                method=method,
+                path=path,
+                request=self.request_obj,
+                cause=exc,
+            ) from lookup_error
+        if found is not None:
+            self.reconciled = True
+            logger.warning(
+                "reconciled %s %s after %s: it was applied; not sending again",
+                method,
+                path,
+                describe_failure(exc),
+            )
+            return found
+        if self.attempts >= policy.max_attempts:
+            raise exc
+        raise NotApplied(exc) from exc
+
+    async def _send(self) -> RawResponse:
+        core = self.core
+        limiter = core.limiter
         if limiter.active:
-            await limiter.acquire(messages)
-        transport = self.transport
-        auth_value = await self.auth.authorization(transport)
+            await limiter.acquire(self.messages)
+        else:
+            limiter.note_request()
+        transport = core.transport
+        auth = core.auth
+        auth_value = await auth.authorization(transport)
+        hooks = self.hooks
+        method, url, params, body = self.method, self.url, self.params, self.body
         if hooks.on_request is not None:
-            await _call_hook(hooks.on_request, RequestEvent(method, path, attempt))
-        started = time.perf_counter()
-        async with limiter.slot():
-            counter.sent += 1
+            await _call_hook(hooks.on_request, RequestEvent(method, self.path, self.attempts))
+        semaphore = limiter.semaphore
+        if semaphore is not None:
+            await semaphore.acquire()
+        try:
+            if limiter.cooling_down:
+                await limiter.wait_cooldown()
+            sent_at = time.monotonic()
+            started = time.perf_counter()
+            self.sent += 1
             response = await transport.send(
                 method,
                 url,
                 params=params,
                 data=body,
-                headers=self._headers(auth_value, body is not None),
+                headers=core._headers(auth_value, body is not None),
             )
             if (
                 response.status == 401
-                and self.oauth
+                and core.oauth
                 and "expired" in response.headers.get("WWW-Authenticate", "").lower()
-                and await self.auth.refresh_after_expiry(transport, auth_value)
+                and await auth.refresh_after_expiry(transport, auth_value)
             ):
-                auth_value = await self.auth.authorization(transport)
-                counter.sent += 1
+                auth_value = await auth.authorization(transport)
+                self.sent += 1
                 response = await transport.send(
                     method,
                     url,
                     params=params,
                     data=body,
-                    headers=self._headers(auth_value, body is not None),
+                    headers=core._headers(auth_value, body is not None),
                 )
+            elapsed = time.perf_counter() - started
+        finally:
+            if semaphore is not None:
+                semaphore.release()
         if hooks.on_response is not None:
             await _call_hook(
                 hooks.on_response,
-                ResponseEvent(
-                    method, path, attempt, response.status, time.perf_counter() - started
-                ),
+                ResponseEvent(method, self.path, self.attempts, response.status, elapsed),
             )
         status = response.status
         if status < 400:
@@ -288,7 +398,9 @@ class RequestCore:
             status, method=method, path=url.path, body=response.body, headers=response.headers
         )
         if isinstance(error, RateLimitError):
-            limiter.on_rate_limited(error.retry_after)
+            policy = self.policy
+            cap = policy.retry_after_cap if policy is not None else DEFAULT_RETRY_AFTER_CAP
+            limiter.on_rate_limited(error.retry_after, cap=cap, sent_at=sent_at)
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s %s -> HTTP %d", method, mask_numbers(path), status)
+            logger.debug("%s %s -> HTTP %d", method, mask_numbers(self.path), status)
         raise error

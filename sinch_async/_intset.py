@@ -31,6 +31,8 @@ class IntSet:
         return self._size
 
     def __contains__(self, value: int) -> bool:
+        if value <= 0:
+            return False  # empty slots hold 0
         slots, mask = self._slots, self._mask
         i = ((value * _MULT) & _MASK64) >> 20 & mask
         while True:

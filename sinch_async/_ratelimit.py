@@ -147,13 +147,16 @@ class RateLimiter:
                 messages_per_second, message_burst or max(messages_per_second / 10.0, 1.0)
             )
         )
-        self._semaphore = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
+        self.semaphore = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
+        """The in-flight bound (``None`` without ``max_concurrency``)."""
         self._cooldown_until = 0.0
-        # Adaptive throttle after 429s (additive increase, multiplicative decrease).
+        # Adaptive throttle after 429s (multiplicative decrease, step-wise increase).
         self._throttle: _Pacer | None = None
         self._throttle_rate = 0.0
+        self._throttle_ceiling = 0.0
+        self._last_decrease = -math.inf
         self._successes = 0
-        self._recent: list[float] = []
+        self._recent: deque[float] = deque(maxlen=4096)
         self.rate_limited_count = 0
         """429 responses seen (for metrics and tests)."""
 
@@ -166,6 +169,11 @@ class RateLimiter:
             or self._throttle is not None
             or self._cooldown_until > 0.0
         )
+
+    @property
+    def cooling_down(self) -> bool:
+        """True while the shared cool-down after a 429 is running."""
+        return self._cooldown_until > 0.0 and time.monotonic() < self._cooldown_until
 
     @property
     def current_request_rate(self) -> float | None:
@@ -182,8 +190,12 @@ class RateLimiter:
         )
 
     async def acquire(self, messages: int = 0) -> None:
-        """Wait until a request (carrying ``messages`` recipients) may start."""
-        await self._wait_cooldown()
+        """Wait until a request (carrying ``messages`` recipients) may start.
+
+        The cool-down is waited for last, so that requests that queued for the
+        rate limits while a 429 arrived wait it out too (and the client checks it
+        once more right before sending, after any wait for a concurrency slot).
+        """
         if self._messages is not None and messages:
             await self._messages.acquire(messages)
         if self._requests is not None:
@@ -191,10 +203,16 @@ class RateLimiter:
         throttle = self._throttle
         if throttle is not None:
             await throttle.acquire()
-        if self.adaptive:
-            self._note_request()
+        if self._cooldown_until > 0.0:
+            await self.wait_cooldown()
+        self._recent.append(time.monotonic())
 
-    async def _wait_cooldown(self) -> None:
+    def note_request(self) -> None:
+        """Record a request start (for the observed rate used after a first 429)."""
+        self._recent.append(time.monotonic())
+
+    async def wait_cooldown(self) -> None:
+        """Wait until the shared cool-down after a 429 is over."""
         while True:
             remaining = self._cooldown_until - time.monotonic()
             if remaining <= 0:
@@ -204,35 +222,51 @@ class RateLimiter:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Hold one of ``max_concurrency`` in-flight slots."""
-        if self._semaphore is None:
+        if self.semaphore is None:
             yield
             return
-        async with self._semaphore:
+        async with self.semaphore:
             yield
 
-    def _note_request(self) -> None:
+    def observed_rate(self) -> float:
+        """Requests started in the last second."""
         now = time.monotonic()
-        recent = self._recent
-        recent.append(now)
-        if len(recent) > 256:
-            del recent[:128]
+        count = 0
+        for started in reversed(self._recent):
+            if now - started > 1.0:
+                break
+            count += 1
+        return float(count)
 
-    def _observed_rate(self) -> float:
-        now = time.monotonic()
-        window = [t for t in self._recent if now - t <= 1.0]
-        return float(len(window))
+    def on_rate_limited(
+        self, retry_after: float | None, *, cap: float | None = None, sent_at: float | None = None
+    ) -> None:
+        """Record a 429: start (or extend) the shared cool-down and lower the rate.
 
-    def on_rate_limited(self, retry_after: float | None) -> None:
-        """Record a 429: start (or extend) the shared cool-down and lower the rate."""
+        The cool-down lasts ``retry_after`` (or :attr:`cooldown` without one), at
+        most ``cap`` seconds (the retry policy's ``retry_after_cap``). The rate is
+        halved again only by a 429 to a request sent (``sent_at``, monotonic time)
+        after the last decrease: a burst of 429s to requests that were already in
+        flight counts once.
+        """
         self.rate_limited_count += 1
         pause = self.cooldown if retry_after is None else retry_after
-        self._cooldown_until = max(self._cooldown_until, time.monotonic() + pause)
+        if cap is not None:
+            pause = min(pause, cap)
+        now = time.monotonic()
+        self._cooldown_until = max(self._cooldown_until, now + pause)
         self._successes = 0
         if not self.adaptive:
             return
+        if (sent_at if sent_at is not None else now) < self._last_decrease:
+            return
+        self._last_decrease = now
         current = self.current_request_rate
         if current is None:
-            current = max(self._observed_rate(), 2.0)
+            current = max(self.observed_rate(), 2.0)
+            self._throttle_ceiling = current * 2.0
+        elif self._throttle is None:
+            self._throttle_ceiling = current
         new_rate = max(current / 2.0, 0.5)
         self._throttle_rate = new_rate
         self._throttle = _Pacer(new_rate)
@@ -246,11 +280,8 @@ class RateLimiter:
             return
         self._successes = 0
         new_rate = self._throttle_rate * 1.25
-        ceiling = self.requests_per_second
-        if ceiling is not None and new_rate >= ceiling:
-            self._throttle = None
-            return
-        if ceiling is None and new_rate >= 1000:
+        ceiling = self.requests_per_second or self._throttle_ceiling
+        if new_rate >= ceiling:
             self._throttle = None
             return
         self._throttle_rate = new_rate

@@ -39,6 +39,8 @@ __all__ = ["Idempotency", "NotApplied", "RetryPolicy", "build_retrying", "is_amb
 
 logger = logging.getLogger("sinch_async")
 
+DEFAULT_RETRY_AFTER_CAP = 60.0
+
 
 class Idempotency(enum.Enum):
     """Whether repeating a request is known to leave the same state."""
@@ -66,18 +68,22 @@ class RetryPolicy:
             unsafe calls only when the request provably never left).
         reconcile_window: How far before the first attempt the reconciliation
             lookup of an ambiguous send starts (300 s; clocks differ).
+        reconcile_delay: After a send got no answer (timeout, dropped connection),
+            wait this long before looking it up, since the server may still be
+            working on it (1 s).
     """
 
     max_attempts: int = 5
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     deadline: float | None = 120.0
-    retry_after_cap: float = 60.0
+    retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP
     retry_statuses: frozenset[int] = field(
         default_factory=lambda: frozenset({429, 500, 502, 503, 504})
     )
     retry_connection_errors: bool = True
     reconcile_window: float = 300.0
+    reconcile_delay: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -86,6 +92,14 @@ class RetryPolicy:
             raise ValueError("backoff and cap values must be >= 0")
         if self.deadline is not None and self.deadline <= 0:
             raise ValueError("deadline must be positive or None")
+
+    def delay_for(self, exc: BaseException | None, retry_number: int) -> float:
+        """The wait before retry ``retry_number``: ``Retry-After`` (capped) or the backoff."""
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, (int, float)):
+            # Honour the server's hint, plus a little jitter so that waiters spread out.
+            return min(float(retry_after), self.retry_after_cap) + random.uniform(0, 0.1)
+        return self.backoff(retry_number)
 
     def backoff(self, retry_number: int) -> float:
         """Full-jitter backoff before retry ``retry_number`` (1 for the first retry)."""
@@ -139,15 +153,11 @@ class _Retryable(retry_base):
         return exc is not None and self.policy.is_retryable(exc, self.idempotency)
 
 
-def _wait_for(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+def _wait_for(policy: RetryPolicy, offset: int) -> Callable[[RetryCallState], float]:
     def wait(retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None and outcome.failed else None
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, (int, float)):
-            # Honour the server's hint, plus a little jitter so that waiters spread out.
-            return min(float(retry_after), policy.retry_after_cap) + random.uniform(0, 0.1)
-        return policy.backoff(retry_state.attempt_number)
+        return policy.delay_for(exc, retry_state.attempt_number + offset)
 
     return wait
 
@@ -160,14 +170,21 @@ def build_retrying(
     idempotency: Idempotency,
     *,
     before_sleep: Callable[[RetryCallState], Any] | None = None,
+    offset: int = 0,
+    deadline: float | None = None,
 ) -> AsyncRetrying:
-    """A fresh ``AsyncRetrying`` for one call."""
-    stop: stop_base = stop_after_attempt(policy.max_attempts)
-    if policy.deadline is not None:
-        stop = stop | stop_before_delay(policy.deadline)
+    """A fresh ``AsyncRetrying`` for one call.
+
+    ``offset`` attempts were already made outside it (the first attempt runs
+    without tenacity); ``deadline`` is what is left of the policy's deadline.
+    """
+    stop: stop_base = stop_after_attempt(max(policy.max_attempts - offset, 1))
+    remaining = policy.deadline if deadline is None else deadline
+    if remaining is not None:
+        stop = stop | stop_before_delay(remaining)
     return AsyncRetrying(
         stop=stop,
-        wait=_wait_for(policy),
+        wait=_wait_for(policy, offset),
         retry=_Retryable(policy, idempotency),
         reraise=True,
         before_sleep=before_sleep,
