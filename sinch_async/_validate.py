@@ -61,11 +61,17 @@ def check_recipients(
             field, f"holds {count} recipients; the limit is {maximum}{hint}", limit=f"1..{maximum}"
         )
     items = list(to)
-    for index, item in enumerate(items):
-        if not isinstance(item, str) or not item.strip():
-            raise SinchValidationError(
-                f"{field}[{index}]", "must be a non-empty string (a phone number or group ID)"
-            )
+    try:
+        "".join(items)  # fast path in C: every item is a string
+        fast_ok = "" not in items
+    except TypeError:
+        fast_ok = False
+    if not fast_ok:
+        for index, item in enumerate(items):
+            if not isinstance(item, str) or not item.strip():
+                raise SinchValidationError(
+                    f"{field}[{index}]", "must be a non-empty string (a phone number or group ID)"
+                )
     return items
 
 
