@@ -1,24 +1,21 @@
-"""``python -m sinch_async`` / ``sinch-async``: the command-line entry point."""
+"""``python -m sinch_async`` / ``sinch-async``: the command-line entry point.
+
+``demo`` and ``serve`` are dispatched here as before (they need neither argparse setup
+nor rich); every other command goes to :mod:`sinch_async.cli`.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: python -m sinch_async COMMAND [options]
-
-commands:
-  demo     run a demo campaign against the embedded simulator (no credentials needed)
-  serve    run the local Sinch simulator (same as python -m sinch_async.testing serve)
-"""
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        sys.stdout.write(USAGE)
-        return 0 if args else 2
-    command, rest = args[0], args[1:]
+    # The command is the first word that is not an option (global options are flags only).
+    position = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    command = None if position is None else args[position]
+    rest = [] if position is None else args[position + 1 :]
     if command == "demo":
         from sinch_async._demo import main_demo
 
@@ -27,8 +24,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from sinch_async.testing.__main__ import main as serve_main
 
         return serve_main(["serve", *rest])
-    sys.stderr.write(f"unknown command {command!r}\n\n{USAGE}")
-    return 2
+
+    from sinch_async.cli import COMMANDS, build_parser
+    from sinch_async.cli import main as cli_main
+
+    if command is not None and command not in COMMANDS:
+        sys.stderr.write(f"unknown command {command!r}\n\n{build_parser().format_usage()}")
+        return 2
+    return cli_main(args)
 
 
 if __name__ == "__main__":

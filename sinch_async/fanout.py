@@ -275,7 +275,7 @@ class _Estimator:
         parts = self.fixed
         if parts is None:
             rendered = _PLACEHOLDER.sub(
-                lambda m: values.get(m.group(1), defaults.get(m.group(1), "")), self.body
+                lambda m: str(values.get(m.group(1), defaults.get(m.group(1), ""))), self.body
             )
             parts = count_parts(rendered)
         self.recipients += 1
