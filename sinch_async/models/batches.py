@@ -150,7 +150,7 @@ class _BatchFields(ResponseStruct, kw_only=True):
 
     @property
     def type(self) -> str | None:
-        """The JSON ``type`` tag (for example ``"mt_text"``)."""
+        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
         tag = self.__struct_config__.tag
         return tag if isinstance(tag, str) else None
 

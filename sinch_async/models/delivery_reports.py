@@ -47,7 +47,7 @@ class _BatchReportFields(ResponseStruct, kw_only=True):
 
     @property
     def type(self) -> str | None:
-        """The JSON ``type`` tag (for example ``"mt_text"``)."""
+        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
         tag = self.__struct_config__.tag
         return tag if isinstance(tag, str) else None
 
@@ -93,7 +93,7 @@ class _RecipientReportFields(ResponseStruct, kw_only=True):
 
     @property
     def type(self) -> str | None:
-        """The JSON ``type`` tag (for example ``"mt_text"``)."""
+        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
         tag = self.__struct_config__.tag
         return tag if isinstance(tag, str) else None
 

@@ -35,7 +35,7 @@ class _InboundFields(ResponseStruct, kw_only=True):
 
     @property
     def type(self) -> str | None:
-        """The JSON ``type`` tag (for example ``"mt_text"``)."""
+        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
         tag = self.__struct_config__.tag
         return tag if isinstance(tag, str) else None
 

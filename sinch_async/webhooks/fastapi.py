@@ -1,0 +1,62 @@
+"""The FastAPI receiver `sinch_webhook_router` (needs `pip install sinch_async[fastapi]`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from sinch_async.webhooks._receiver import OnEvent, check_secret, handle_webhook
+from sinch_async.webhooks._signature import DEFAULT_TOLERANCE, ReplayGuard, Secret
+
+__all__ = ["sinch_webhook_router"]
+
+
+def sinch_webhook_router(
+    path: str,
+    secret: Secret | Sequence[Secret] | None,
+    on_event: OnEvent,
+    *,
+    replay_guard: ReplayGuard | None = None,
+    tolerance: float | None = DEFAULT_TOLERANCE,
+    name: str = "sinch_webhook",
+    include_in_schema: bool = False,
+    **router_kwargs: Any,
+) -> APIRouter:
+    """An ``APIRouter`` with one ``POST path`` route receiving Sinch callbacks.
+
+    Same behaviour as :func:`sinch_async.webhooks.sinch_webhook_handler`: the signature is
+    checked on the raw body when ``secret`` is set (401 if it fails), the body is parsed
+    (400 if malformed), ``await on_event(event)`` runs (500 if it raises, so Sinch retries),
+    then 200. ``name`` is the route name (for ``request.url_for(name)``); other keyword
+    arguments go to ``APIRouter`` (e.g. ``dependencies=[...]``, ``tags=[...]``)::
+
+        app.include_router(sinch_webhook_router("/sinch/callbacks", secret, on_event))
+    """
+    check_secret(secret)
+    router = APIRouter(**router_kwargs)
+
+    async def sinch_webhook(request: Request) -> Response:
+        body = await request.body()
+        result = await handle_webhook(
+            body,
+            request.headers,
+            secret,
+            on_event,
+            replay_guard=replay_guard,
+            tolerance=tolerance,
+        )
+        return Response(
+            content=result.body, status_code=result.status, media_type=result.content_type
+        )
+
+    router.add_api_route(
+        path,
+        sinch_webhook,
+        methods=["POST"],
+        name=name,
+        include_in_schema=include_in_schema,
+        response_class=Response,
+    )
+    return router
