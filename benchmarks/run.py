@@ -439,6 +439,9 @@ async def main() -> int:
     )
     parser.add_argument("sections", nargs="*", help=f"any of: {', '.join(SECTIONS)} (default: all)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument(
+        "--no-uvloop", action="store_true", help="skip the uvloop rerun of the client section"
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
@@ -450,10 +453,37 @@ async def main() -> int:
     for name in chosen:
         print(await SECTIONS[name](args.smoke))
         print()
+        if name == "client" and not args.no_uvloop:
+            print(await uvloop_rerun(args.smoke))
+            print()
     return 0
 
 
+async def uvloop_rerun(smoke: bool) -> str:
+    """The client section again in a child process on uvloop, when uvloop is installed."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "uvloop is not installed (pip install 'sinch_async[uvloop]'): no uvloop run."
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--uvloop-child",
+        "smoke" if smoke else "full",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    stdout, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError("uvloop run failed")
+    return stdout.decode().strip()
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--uvloop-child":
+        import uvloop
+
+        print(uvloop.run(client_section(sys.argv[2] == "smoke")))
+        sys.exit(0)
     if len(sys.argv) == 4 and sys.argv[1] == "--fanout-child":
         asyncio.run(fanout_child(int(sys.argv[2]), sys.argv[3]))
         sys.exit(0)
