@@ -481,8 +481,10 @@ class FanOut:
                     report.chunks.append(result.slim())
                     self._progress()
                     yield result
-        except (asyncio.CancelledError, GeneratorExit):
-            # Let chunks in flight finish so the report is exact, then record the rest.
+        except BaseException:
+            # Cancelled, stopped early, or the recipient source failed: let chunks in
+            # flight finish (nothing is sent after this returns, and the report is exact),
+            # then record the recipients read but not sent.
             if pending:
                 finished = await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
                 for outcome in finished:
