@@ -46,6 +46,11 @@ class StaticTokenAuth:
     def __repr__(self) -> str:
         return "StaticTokenAuth(api_token=***)"
 
+    @property
+    def header(self) -> str:
+        """The ``Authorization`` value (``Bearer ...``)."""
+        return self._header
+
     async def authorization(self, transport: Transport) -> str:
         return self._header
 

@@ -44,6 +44,7 @@ from sinch_async.errors import (
 __all__ = ["Hooks", "Reconcile", "RequestCore"]
 
 _JSON = "application/json"
+_BODY_HEADERS = {"Content-Type": _JSON}
 
 Reconcile = Callable[[], Awaitable[RawResponse | None]]
 """Looks up whether an ambiguous send was applied; returns the created item or None."""
@@ -79,8 +80,11 @@ class RequestCore:
         oauth: bool,
         limiter: RateLimiter,
         user_agent: str,
+        session_auth: str | None = None,
     ) -> None:
         self.user_agent = user_agent
+        self.session_auth = session_auth
+        """The Authorization value the transport's own session sends by default, if any."""
         self.transport = transport
         self.auth = auth
         self.prefix = prefix
@@ -91,7 +95,10 @@ class RequestCore:
         self._headers_get: dict[str, str] = {}
         self._headers_body: dict[str, str] = {}
 
-    def _headers(self, auth_value: str, has_body: bool) -> dict[str, str]:
+    def _headers(self, auth_value: str, has_body: bool) -> dict[str, str] | None:
+        if auth_value is self.session_auth:
+            # The client's own session already sends Authorization, Accept and User-Agent.
+            return _BODY_HEADERS if has_body else None
         if auth_value is not self._auth_value:
             self._auth_value = auth_value
             self._headers_get = {

@@ -27,8 +27,8 @@ from sinch_async.errors import (
 
 __all__ = ["DEFAULT_TIMEOUT", "RawResponse", "Transport", "make_timeout"]
 
-DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60.0, connect=10.0, sock_read=30.0)
-"""60 s for a whole request, 10 s to connect, 30 s between reads."""
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60.0, connect=10.0)
+"""60 s for a whole request, of which at most 10 s to connect."""
 
 _ConnectionTimeout: tuple[type[BaseException], ...] = tuple(
     t for t in (getattr(aiohttp, "ConnectionTimeoutError", None),) if t is not None
@@ -71,7 +71,9 @@ class Transport:
         max_connections: int = 100,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
         user_agent: str = "sinch-async",
+        default_headers: Mapping[str, str] | None = None,
     ) -> None:
+        self._default_headers = dict(default_headers or {})
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
         self._session = session
@@ -112,7 +114,7 @@ class Transport:
             session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
-                headers={"User-Agent": self._user_agent},
+                headers={"User-Agent": self._user_agent, **self._default_headers},
                 raise_for_status=False,
             )
             self._session = session

@@ -78,7 +78,7 @@ class AsyncSmsClient:
         session: An ``aiohttp.ClientSession`` to use instead of creating one.
         max_connections: Size of the connection pool of the client's own session (100).
         timeout: Seconds for a whole request, or an ``aiohttp.ClientTimeout``
-            (default: 60 s total, 10 s connect, 30 s between reads).
+            (default: 60 s total, of which at most 10 s to connect).
         allow_insecure_http: Allow ``http://`` to non-loopback hosts (off).
         user_agent: Extra text appended to the ``User-Agent`` header.
         retry: A :class:`RetryPolicy` (default ``RetryPolicy()``: 5 attempts, full-jitter
@@ -204,11 +204,19 @@ class AsyncSmsClient:
         agent = f"sinch-async/{_VERSION} aiohttp/{aiohttp.__version__}"
         if user_agent:
             agent = f"{agent} {user_agent}"
+        # With a static token and the client's own session, the fixed headers go on the
+        # session once instead of on every request.
+        static_auth = (
+            self.auth.header if isinstance(self.auth, StaticTokenAuth) and session is None else None
+        )
         self._transport = Transport(
             session=session,
             max_connections=max_connections,
             timeout=_timeout_or_error(timeout),
             user_agent=agent,
+            default_headers=None
+            if static_auth is None
+            else {"Authorization": static_auth, "Accept": "application/json"},
         )
         limits_given = [
             name
@@ -248,6 +256,7 @@ class AsyncSmsClient:
             user_agent=agent,
             oauth=self._oauth,
             limiter=rate_limiter,
+            session_auth=static_auth,
         )
 
         self.batches = Batches(self)

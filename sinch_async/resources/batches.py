@@ -84,12 +84,12 @@ def _build_send_request(
     )
     if body is None:
         raise SinchValidationError("body", "is required")
-    values = {name: opt(value) for name, value in fields.items()}
+    values = {name: value for name, value in fields.items() if value is not None}
     for name in ("send_at", "expire_at"):
-        if values[name] is not UNSET:
+        if name in values:
             values[name] = utc(values[name], name)
-    udh = values.pop("udh")
-    strict_validation = values.pop("strict_validation")
+    udh = values.pop("udh", UNSET)
+    strict_validation = values.pop("strict_validation", UNSET)
     if udh is not UNSET and type != "mt_binary":
         raise SinchValidationError("udh", "is only for type='mt_binary'")
     if strict_validation is not UNSET and type != "mt_media":

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from aiohttp import web
 
+from sinch_async.testing._conversation import add_conversation_routes
 from sinch_async.testing._faults import fault_body
 from sinch_async.testing._journal import JournalEntry, scrub_headers
 from sinch_async.testing._routes import (
@@ -176,4 +177,5 @@ def build_app(sim: SinchSimulator) -> web.Application:
     app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
     app[SIM_KEY] = sim
     add_routes(app.router, PREFIX)
+    add_conversation_routes(app.router)
     return app

@@ -15,6 +15,7 @@ from aiohttp import web
 from sinch_async.testing._app import build_app
 from sinch_async.testing._callbacks import CallbackDispatcher, CallbackRecord
 from sinch_async.testing._clock import SimClock, format_ts, parse_iso
+from sinch_async.testing._conversation import ConversationState
 from sinch_async.testing._engine import Context, OutcomeRules, make_outcome
 from sinch_async.testing._faults import FaultInjector
 from sinch_async.testing._journal import Journal
@@ -25,6 +26,7 @@ from sinch_async.testing._util import IdFactory, display_msisdn, normalize_msisd
 
 if TYPE_CHECKING:
     from sinch_async import AsyncSmsClient
+    from sinch_async.conversation import AsyncConversationBatchClient
 
 __all__ = ["SinchSimulator"]
 
@@ -70,6 +72,8 @@ class SinchSimulator:
             (5xx/429/connection errors retried after base * 2**n simulated seconds).
         seed: seed for generated IDs and tokens.
         journal_max_requests: keep only about this many journal requests (None keeps all).
+        conversation_processing_delay: simulated seconds a Conversation batch stays
+            ``READY`` after its ``send_after`` (or creation) before it is ``PROCESSED``.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class SinchSimulator:
         callback_timeout: float = 5.0,
         seed: int | None = None,
         journal_max_requests: int | None = None,
+        conversation_processing_delay: float = 0.5,
     ) -> None:
         self.host = _check_loopback(host)
         self.port = port
@@ -132,6 +137,8 @@ class SinchSimulator:
         self._plans[project_id] = Plan(
             project_id, None, self._ctx, self._ids, messages_per_second, project=True
         )
+        self.conversation = ConversationState(self.clock, self._ids, conversation_processing_delay)
+        """The Conversation Batch API's state (batches, cancel requests)."""
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.tick_interval = 0.05
@@ -266,6 +273,19 @@ class SinchSimulator:
             project_id=self.project_id,
             key_id=self.key_id,
             key_secret=self.key_secret,
+            base_url=self.url,
+            auth_url=self.auth_url,
+            **kwargs,
+        )
+
+    def conversation_client(self, **kwargs: Any) -> AsyncConversationBatchClient:
+        """An ``AsyncConversationBatchClient`` for the project, pointed at this simulator."""
+        from sinch_async.conversation import AsyncConversationBatchClient
+
+        return AsyncConversationBatchClient(
+            self.project_id,
+            self.key_id,
+            self.key_secret,
             base_url=self.url,
             auth_url=self.auth_url,
             **kwargs,
