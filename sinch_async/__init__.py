@@ -14,6 +14,7 @@ from sinch_async._ratelimit import RateLimiter
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import DEFAULT_TIMEOUT
 from sinch_async.client import AsyncSmsClient
+from sinch_async.conversation import AsyncConversationBatchClient
 from sinch_async.errors import (
     AmbiguousSendError,
     ApiError,
@@ -86,6 +87,7 @@ __all__ = [
     "call_info",
     "UNSET",
     "ApiError",
+    "AsyncConversationBatchClient",
     "AsyncPaginator",
     "AsyncSmsClient",
     "AuthenticationError",

@@ -140,7 +140,7 @@ class RequestCore:
         for the attempts that follow.
         """
         if self.transport.closed:
-            raise ClientClosedError("the client is closed; create a new AsyncSmsClient")
+            raise ClientClosedError("the client is closed; create a new client")
         call = _Call(
             self,
             method,

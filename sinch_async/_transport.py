@@ -104,7 +104,7 @@ class Transport:
         if session is not None and loop is self._loop:
             return session
         if self._closed:
-            raise ClientClosedError("the client is closed; create a new AsyncSmsClient")
+            raise ClientClosedError("the client is closed; create a new client")
         if session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections,
@@ -126,7 +126,7 @@ class Transport:
             if self._loop is loop:
                 return session
         raise EventLoopMismatchError(
-            "this AsyncSmsClient's HTTP session belongs to a different event loop than the "
+            "this client's HTTP session belongs to a different event loop than the "
             "one running now; create one client per event loop (for example inside "
             "asyncio.run(), or in your app's startup hook)"
         )

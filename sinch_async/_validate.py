@@ -162,16 +162,20 @@ def _check_binary(body: Any, udh: Any) -> None:
         )
 
 
-def check_send_request(request: SendRequest) -> None:
-    """Validate a batch for ``send``, ``dry_run`` and ``replace``."""
+def check_send_request(request: SendRequest, *, recipients_checked: bool = False) -> None:
+    """Validate a batch for ``send``, ``dry_run`` and ``replace``.
+
+    ``recipients_checked`` skips the recipient list (already checked while building it).
+    """
     if not isinstance(request, (TextRequest, BinaryRequest, MediaRequest)):
         raise SinchValidationError(
             "request", "must be a TextRequest, BinaryRequest or MediaRequest"
         )
-    check_recipients(
-        request.to,
-        hint=" per batch; use sms.batches.fan_out() to send to more recipients",
-    )
+    if not recipients_checked:
+        check_recipients(
+            request.to,
+            hint=" per batch; use sms.batches.fan_out() to send to more recipients",
+        )
     _check_common(request)
     if isinstance(request, TextRequest):
         if not isinstance(request.body, str):

@@ -149,8 +149,10 @@ class Batches:
     def __init__(self, client: AsyncSmsClient) -> None:
         self._client = client
 
-    async def _send_body(self, method: str, path: str, request: SendRequest) -> Batch:
-        check_send_request(request)
+    async def _send_body(
+        self, method: str, path: str, request: SendRequest, *, built: bool = False
+    ) -> Batch:
+        check_send_request(request, recipients_checked=built)
         request = _in_utc(request)
         client = self._client
         reconcile = None
@@ -257,7 +259,7 @@ class Batches:
         Returns the created batch.
         """
         request = self._request_from(to, body, type, locals())
-        return await self._send_body("POST", "/batches", request)
+        return await self._send_body("POST", "/batches", request, built=request is not to)
 
     @staticmethod
     def _request_from(to: Any, body: Any, type: str, given: dict[str, Any]) -> SendRequest:

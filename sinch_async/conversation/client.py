@@ -1,0 +1,761 @@
+"""``AsyncConversationBatchClient``: the Conversation Batch API (one message, many recipients)."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import enum
+import os
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from msgspec import UNSET
+
+from sinch_async import _config
+from sinch_async._auth import TOKEN_RETRY, OAuth2TokenProvider
+from sinch_async._codec import decoder_for, encode, json_decode
+from sinch_async._core import HookFn, Hooks, Reconcile, RequestCore
+from sinch_async._ratelimit import RateLimiter
+from sinch_async._retry import Idempotency, RetryPolicy
+from sinch_async._transport import RawResponse, Transport, make_timeout
+from sinch_async.conversation._validate import (
+    CAMPAIGN_METADATA_KEY,
+    CORRELATION_METADATA_KEY,
+    RecipientLike,
+    check_batch_ids,
+    check_metadata,
+    check_send_after,
+    check_ttl,
+    message_body,
+    to_recipients,
+    unset_if_none,
+)
+from sinch_async.conversation.fanout import (
+    ConversationFanOut,
+    ConversationFanOutReport,
+    RecipientSource,
+)
+from sinch_async.conversation.models import (
+    BatchList,
+    BatchSendResponse,
+    BatchStatus,
+    CancelBatchRequest,
+    Message,
+    SendBatchRequest,
+)
+from sinch_async.errors import ResponseDecodeError, SinchValidationError
+from sinch_async.fanout import ChunkResult, FanOutCancelled, FanOutProgress
+
+__all__ = [
+    "CAMPAIGN_METADATA_KEY",
+    "CONVERSATION_REGIONS",
+    "CORRELATION_METADATA_KEY",
+    "DEFAULT_REQUESTS_PER_SECOND",
+    "AsyncConversationBatchClient",
+]
+
+CONVERSATION_REGIONS: Final = ("us", "eu", "br")
+DEFAULT_REQUESTS_PER_SECOND: Final = 800.0
+"""Sinch's documented Conversation API limit: 800 requests per second per project."""
+_MAX_CORRELATION_CHARS = 256
+_VERSION = "0.1.0"
+
+
+class _DefaultType(enum.Enum):
+    DEFAULT = "DEFAULT"
+
+
+_DEFAULT: Final = _DefaultType.DEFAULT
+
+
+def _present(value: object) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+class AsyncConversationBatchClient:
+    """An asyncio client for the Conversation API's Batch API.
+
+    One message definition to up to 1000 recipients per request, with
+    ``${parameter}`` values per recipient, optional scheduling (``send_after``),
+    cancellation and status. Authenticates with OAuth2 project credentials::
+
+        async with AsyncConversationBatchClient("project", "key-id", "key-secret") as conv:
+            sent = await conv.send(app_id, TextMessage("Hi ${name}"), [
+                (ChannelIdentity("SMS", "+46700000001"), {"name": "Ada"}),
+            ])
+
+    The session, retry policy and rate limiter work as in ``AsyncSmsClient``: one
+    ``aiohttp`` session created lazily in the running loop, ``async with`` or
+    :meth:`aclose`, a ``ResourceWarning`` if dropped unclosed.
+
+    Args:
+        project_id: Sinch project ID (goes into the URL path).
+        key_id: Access key ID.
+        key_secret: Access key secret.
+        region: ``us`` (default), ``eu`` or ``br``; must match the Conversation app's.
+        base_url: Override the API host (a local simulator, a proxy).
+        auth_url: Override the OAuth2 token endpoint.
+        token_provider: An :class:`OAuth2TokenProvider` to share with other clients of
+            the same project (then ``key_id`` / ``key_secret`` may be omitted).
+        session: An ``aiohttp.ClientSession`` to use instead of creating one.
+        max_connections: Size of the connection pool of the client's own session (100).
+        timeout: Seconds for a whole request, or an ``aiohttp.ClientTimeout`` (60 s total).
+        allow_insecure_http: Allow ``http://`` to non-loopback hosts (off).
+        user_agent: Extra text appended to the ``User-Agent`` header.
+        retry: A :class:`RetryPolicy` (default ``RetryPolicy()``); ``None`` turns retries off.
+        rate_limiter: A :class:`RateLimiter` to use (and share) instead of the limits below.
+        requests_per_second: Requests started per second (800, Sinch's per-project
+            limit; ``None`` for no limit).
+        messages_per_second: A limit weighted by recipients per send (off).
+        max_concurrency: Bound on requests in flight (off).
+        auto_correlation_id: Give every send without a ``correlation_id`` a unique
+            one, so that ambiguous failures are reconciled instead of raised (off).
+        on_request / on_response / on_retry: Hooks, as for ``AsyncSmsClient``.
+    """
+
+    def __init__(
+        self,
+        project_id: str,
+        key_id: str | None = None,
+        key_secret: str | None = None,
+        region: str = "us",
+        base_url: str | None = None,
+        auth_url: str | None = None,
+        *,
+        token_provider: OAuth2TokenProvider | None = None,
+        session: aiohttp.ClientSession | None = None,
+        max_connections: int = 100,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        allow_insecure_http: bool = False,
+        user_agent: str | None = None,
+        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
+        rate_limiter: RateLimiter | None = None,
+        requests_per_second: float | _DefaultType | None = _DEFAULT,
+        messages_per_second: float | None = None,
+        max_concurrency: int | None = None,
+        auto_correlation_id: bool = False,
+        on_request: HookFn | None = None,
+        on_response: HookFn | None = None,
+        on_retry: HookFn | None = None,
+    ) -> None:
+        if not _present(project_id):
+            raise SinchValidationError("project_id", "must be a non-empty string")
+        if token_provider is None:
+            pairs = (("key_id", key_id), ("key_secret", key_secret))
+            missing = [name for name, value in pairs if not _present(value)]
+            if missing:
+                raise SinchValidationError(
+                    missing[0],
+                    f"project credentials need project_id, key_id and key_secret; missing "
+                    f"{', '.join(missing)}",
+                )
+        if max_connections < 1:
+            raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
+        self.region = (region or "us").strip().lower()
+        if self.region not in CONVERSATION_REGIONS:
+            raise SinchValidationError(
+                "region",
+                f"unknown region {self.region!r} for the Conversation Batch API; valid "
+                f"regions: {', '.join(CONVERSATION_REGIONS)}",
+                limit=" | ".join(CONVERSATION_REGIONS),
+            )
+        default_base = f"https://{self.region}.conversationbatch.api.sinch.com"
+        self.base_url = _config.check_url(
+            base_url or default_base, field="base_url", allow_insecure_http=allow_insecure_http
+        )
+        self.project_id = project_id
+        if token_provider is not None:
+            self.auth_url = token_provider.auth_url
+            self.auth = token_provider
+        else:
+            self.auth_url = _config.check_url(
+                auth_url or _config.DEFAULT_AUTH_URL,
+                field="auth_url",
+                allow_insecure_http=allow_insecure_http,
+            )
+            self.auth = OAuth2TokenProvider(
+                key_id or "",
+                key_secret or "",
+                self.auth_url,
+                retry=None if retry is None else TOKEN_RETRY,
+            )
+        agent = f"sinch-async/{_VERSION} aiohttp/{aiohttp.__version__}"
+        if user_agent:
+            agent = f"{agent} {user_agent}"
+        try:
+            client_timeout = make_timeout(timeout)
+        except (TypeError, ValueError) as exc:
+            raise SinchValidationError("timeout", str(exc), limit="> 0 seconds") from None
+        self._transport = Transport(
+            session=session,
+            max_connections=max_connections,
+            timeout=client_timeout,
+            user_agent=agent,
+        )
+        self.rate_limiter = self._limiter(
+            rate_limiter, requests_per_second, messages_per_second, max_concurrency
+        )
+        """The :class:`RateLimiter` in force (shared if passed in)."""
+        self.retry: RetryPolicy | None = RetryPolicy() if isinstance(retry, _DefaultType) else retry
+        """The :class:`RetryPolicy` in force, or ``None`` when retries are off."""
+        self.auto_correlation_id = auto_correlation_id
+        self._hooks = Hooks(on_request=on_request, on_response=on_response, on_retry=on_retry)
+        self._view = False
+        self._core = RequestCore(
+            transport=self._transport,
+            auth=self.auth,
+            prefix=f"{self.base_url}/v1/projects/{quote(project_id, safe='')}",
+            user_agent=agent,
+            oauth=True,
+            limiter=self.rate_limiter,
+        )
+
+    @staticmethod
+    def _limiter(
+        rate_limiter: RateLimiter | None,
+        requests_per_second: float | _DefaultType | None,
+        messages_per_second: float | None,
+        max_concurrency: int | None,
+    ) -> RateLimiter:
+        given = [
+            name
+            for name, value in (
+                ("requests_per_second", requests_per_second),
+                ("messages_per_second", messages_per_second),
+                ("max_concurrency", max_concurrency),
+            )
+            if value is not None and not isinstance(value, _DefaultType)
+        ]
+        if rate_limiter is not None:
+            if given:
+                raise SinchValidationError(
+                    "rate_limiter", f"give either rate_limiter or {', '.join(given)}, not both"
+                )
+            return rate_limiter
+        rps = (
+            DEFAULT_REQUESTS_PER_SECOND
+            if isinstance(requests_per_second, _DefaultType)
+            else requests_per_second
+        )
+        try:
+            return RateLimiter(
+                requests_per_second=rps,
+                messages_per_second=messages_per_second,
+                max_concurrency=max_concurrency,
+            )
+        except ValueError as exc:
+            raise SinchValidationError(given[0] if given else "rate_limiter", str(exc)) from None
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> AsyncConversationBatchClient:
+        """Build a client from ``SINCH_*`` environment variables.
+
+        Reads ``SINCH_PROJECT_ID``, ``SINCH_KEY_ID``, ``SINCH_KEY_SECRET``, the region
+        from ``SINCH_CONVERSATION_REGION`` (else ``SINCH_REGION``) and the host from
+        ``SINCH_CONVERSATION_BATCH_URL``; keyword arguments override them.
+        """
+        env = os.environ if environ is None else environ
+        names = {
+            "project_id": ("SINCH_PROJECT_ID",),
+            "key_id": ("SINCH_KEY_ID",),
+            "key_secret": ("SINCH_KEY_SECRET",),
+            "region": ("SINCH_CONVERSATION_REGION", "SINCH_REGION"),
+            "base_url": ("SINCH_CONVERSATION_BATCH_URL",),
+        }
+        kwargs: dict[str, Any] = {}
+        for arg, variables in names.items():
+            for var in variables:
+                value = env.get(var, "").strip()
+                if value:
+                    kwargs[arg] = value
+                    break
+        kwargs.update(overrides)
+        kwargs.setdefault("project_id", "")
+        return cls(**kwargs)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncConversationBatchClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client's own HTTP session (a session passed in stays open). Idempotent."""
+        await self._transport.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._transport.closed
+
+    def __del__(self, _warnings: Any = warnings) -> None:
+        if getattr(self, "_view", True):
+            return
+        transport = getattr(self, "_transport", None)
+        if transport is not None and transport.abandon():
+            _warnings.warn(
+                f"{self!r} was garbage-collected without being closed; use "
+                "'async with AsyncConversationBatchClient(...)' or 'await client.aclose()'",
+                ResourceWarning,
+                source=self,
+                stacklevel=1,
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncConversationBatchClient(project_id={getattr(self, 'project_id', '?')!r}, "
+            f"region={getattr(self, 'region', '?')!r}, base_url={getattr(self, 'base_url', '?')!r})"
+        )
+
+    def with_options(
+        self,
+        *,
+        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
+        auto_correlation_id: bool | None = None,
+    ) -> AsyncConversationBatchClient:
+        """A view of this client with other per-call options, sharing its session.
+
+        The view shares the session, token and rate limiter; closing either closes both.
+        """
+        view = copy.copy(self)
+        if not isinstance(retry, _DefaultType):
+            view.retry = retry
+        if auto_correlation_id is not None:
+            view.auto_correlation_id = auto_correlation_id
+        view._view = True
+        return view
+
+    # --- requests ----------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] | None = None,
+        body: bytes | None = None,
+        idempotency: Idempotency = Idempotency.SAFE,
+        messages: int = 0,
+        request_obj: object = None,
+        reconcile: Reconcile | None = None,
+        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
+        record: bool = True,
+    ) -> RawResponse:
+        return await self._core.request(
+            method,
+            path,
+            params=params,
+            body=body,
+            policy=self.retry if isinstance(retry, _DefaultType) else retry,
+            hooks=self._hooks,
+            idempotency=idempotency,
+            messages=messages,
+            request_obj=request_obj,
+            reconcile=reconcile,
+            record=record,
+        )
+
+    @staticmethod
+    def _decode(response: RawResponse, tp: Any, method: str, path: str) -> Any:
+        try:
+            return decoder_for(tp).decode(response.body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ResponseDecodeError(
+                f"unexpected response body: {exc}",
+                status=response.status,
+                body=response.body,
+                method=method,
+                path=path,
+            ) from None
+
+    def build_send_request(
+        self,
+        app_id: str,
+        message: Message | Mapping[str, Any],
+        recipient_and_params: Sequence[RecipientLike],
+        *,
+        processing_strategy: str | None = None,
+        batch_metadata: Mapping[str, str] | None = None,
+        message_metadata: Mapping[str, Any] | None = None,
+        conversation_metadata: Mapping[str, Any] | None = None,
+        send_after: datetime | None = None,
+        channel_priority_order: Sequence[str] | None = None,
+        ttl: str | int | timedelta | None = None,
+        channel_properties: Mapping[str, str] | None = None,
+        callback_url: str | None = None,
+        correlation_id: str | None = None,
+    ) -> SendBatchRequest:
+        """The checked request body of :meth:`send` (no network I/O)."""
+        if not _present(app_id):
+            raise SinchValidationError("app_id", "must be a non-empty string")
+        body = message_body(message)
+        recipients = to_recipients(recipient_and_params)
+        meta: dict[str, str] | None = None
+        if batch_metadata is not None:
+            meta = check_metadata(batch_metadata, "batch_metadata", strings=True)
+        if correlation_id is not None:
+            if not _present(correlation_id) or len(correlation_id) > _MAX_CORRELATION_CHARS:
+                raise SinchValidationError(
+                    "correlation_id",
+                    f"must be a non-empty string of at most {_MAX_CORRELATION_CHARS} characters",
+                    limit=f"1..{_MAX_CORRELATION_CHARS} characters",
+                )
+            meta = {**(meta or {}), CORRELATION_METADATA_KEY: correlation_id}
+        if processing_strategy is not None and not _present(processing_strategy):
+            raise SinchValidationError(
+                "processing_strategy", "must be a non-empty string such as 'DISPATCH_ONLY'"
+            )
+        order: list[str] | None = None
+        if channel_priority_order is not None:
+            if isinstance(channel_priority_order, str):
+                raise SinchValidationError(
+                    "channel_priority_order", "must be a list of channel names"
+                )
+            order = list(channel_priority_order)
+            for channel in order:
+                if not _present(channel):
+                    raise SinchValidationError(
+                        "channel_priority_order", "channel names must be non-empty strings"
+                    )
+        if callback_url is not None:
+            _config.check_url(callback_url, field="callback_url", allow_insecure_http=True)
+        return SendBatchRequest(
+            app_id=app_id,
+            message=body,
+            recipient_and_params=recipients,
+            processing_strategy=unset_if_none(processing_strategy),
+            batch_metadata=unset_if_none(meta),
+            message_metadata=(
+                UNSET
+                if message_metadata is None
+                else check_metadata(message_metadata, "message_metadata")
+            ),
+            conversation_metadata=(
+                UNSET
+                if conversation_metadata is None
+                else check_metadata(conversation_metadata, "conversation_metadata")
+            ),
+            send_after=UNSET if send_after is None else check_send_after(send_after),
+            callback_url=unset_if_none(callback_url),
+            channel_priority_order=unset_if_none(order),
+            ttl=UNSET if ttl is None else check_ttl(ttl),
+            channel_properties=(
+                UNSET
+                if channel_properties is None
+                else check_metadata(channel_properties, "channel_properties", strings=True)
+            ),
+        )
+
+    async def send(
+        self,
+        app_id: str,
+        message: Message | Mapping[str, Any],
+        recipient_and_params: Sequence[RecipientLike],
+        *,
+        processing_strategy: str | None = None,
+        batch_metadata: Mapping[str, str] | None = None,
+        message_metadata: Mapping[str, Any] | None = None,
+        conversation_metadata: Mapping[str, Any] | None = None,
+        send_after: datetime | None = None,
+        channel_priority_order: Sequence[str] | None = None,
+        ttl: str | int | timedelta | None = None,
+        channel_properties: Mapping[str, str] | None = None,
+        callback_url: str | None = None,
+        correlation_id: str | None = None,
+    ) -> BatchSendResponse:
+        """Send one message to 1..1000 recipients (``POST /v1/projects/{id}/messages``).
+
+        ``message`` is a typed message (:class:`TextMessage`, :class:`MediaMessage`,
+        :class:`TemplateMessage`, :class:`ChoiceMessage`, :class:`CardMessage`,
+        :class:`CarouselMessage`, :class:`LocationMessage`, :class:`ListMessage`,
+        :class:`ContactInfoMessage`) or a raw ``AppMessage`` dict; ``${name}`` in any
+        of its strings is replaced by each recipient's ``parameters["name"]``.
+        ``recipient_and_params`` items are contact IDs, :class:`ChannelIdentity`,
+        :class:`Recipient` or :class:`RecipientAndParams` objects, or
+        ``(recipient, {param: value})`` pairs.
+
+        ``send_after`` schedules the batch (at most 7 days ahead; Sinch rounds times
+        more than a minute ahead up to the next 5-minute mark and returns the value
+        it uses). ``ttl`` is ``"<n>s"``, seconds or a timedelta. ``correlation_id``
+        is stored in ``batch_metadata`` and lets an ambiguous failure (timeout, 5xx)
+        be reconciled by a lookup instead of raised or sent twice.
+
+        Returns the ``batch_id`` and ``send_after``. Raises
+        :class:`SinchValidationError` before any network I/O for bad input.
+        """
+        request = self.build_send_request(
+            app_id,
+            message,
+            recipient_and_params,
+            processing_strategy=processing_strategy,
+            batch_metadata=batch_metadata,
+            message_metadata=message_metadata,
+            conversation_metadata=conversation_metadata,
+            send_after=send_after,
+            channel_priority_order=channel_priority_order,
+            ttl=ttl,
+            channel_properties=channel_properties,
+            callback_url=callback_url,
+            correlation_id=correlation_id,
+        )
+        return await self.send_request(request)
+
+    async def send_request(self, request: SendBatchRequest) -> BatchSendResponse:
+        """Send a prepared :class:`SendBatchRequest` (see :meth:`build_send_request`)."""
+        meta = request.batch_metadata if isinstance(request.batch_metadata, dict) else {}
+        correlation = meta.get(CORRELATION_METADATA_KEY)
+        if correlation is None and self.auto_correlation_id:
+            correlation = f"sinch-async-{uuid.uuid4().hex}"
+            request = msgspec.structs.replace(
+                request, batch_metadata={**meta, CORRELATION_METADATA_KEY: correlation}
+            )
+        reconcile = None
+        if correlation is not None and self.retry is not None:
+            reconcile = self._reconciler(correlation, self.retry)
+        path = "/messages"
+        response = await self._request(
+            "POST",
+            path,
+            body=encode(request),
+            idempotency=Idempotency.UNSAFE,
+            messages=len(request.recipient_and_params),
+            request_obj=request,
+            reconcile=reconcile,
+        )
+        result: BatchSendResponse = self._decode(response, BatchSendResponse, "POST", path)
+        return result
+
+    def _reconciler(self, correlation_id: str, policy: RetryPolicy) -> Reconcile:
+        """Look up whether an ambiguous send created its batch (by correlation metadata)."""
+        lookup_policy = replace(policy, max_attempts=min(policy.max_attempts, 3))
+
+        async def reconcile() -> RawResponse | None:
+            found = await self._list(CORRELATION_METADATA_KEY, correlation_id, lookup_policy)
+            for batch in found:
+                if batch.batch_metadata.get(CORRELATION_METADATA_KEY) == correlation_id:
+                    answer = BatchSendResponse(batch_id=batch.batch_id, send_after=batch.send_after)
+                    return RawResponse(200, {}, encode(answer))
+            return None
+
+        return reconcile
+
+    async def cancel(
+        self,
+        batch_id: str | Sequence[str] | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Cancel scheduled batches by ID(s) or by batch metadata (``DELETE .../messages``).
+
+        Give ``batch_id`` (one ID or a list) or ``metadata`` (every batch whose
+        ``batch_metadata`` has these key/value pairs). Only batches whose
+        ``send_after`` has not passed can be cancelled. Cancellation is
+        asynchronous and Sinch answers 200 even when nothing was cancelled: check
+        with :meth:`get`.
+        """
+        if (batch_id is None) == (metadata is None):
+            raise SinchValidationError("batch_id", "give exactly one of batch_id and metadata")
+        if batch_id is not None:
+            request = CancelBatchRequest(batch_ids=check_batch_ids(batch_id))
+        else:
+            meta = check_metadata(metadata, "metadata", strings=True)
+            if not meta:
+                raise SinchValidationError("metadata", "must hold at least one key", limit=">= 1")
+            request = CancelBatchRequest(batch_metadata=meta)
+        await self._request("DELETE", "/messages", body=encode(request))
+
+    async def get(self, batch_id: str) -> BatchStatus:
+        """The status of a batch (``GET .../messages/{batch_id}``)."""
+        if not _present(batch_id):
+            raise SinchValidationError("batch_id", "must be a non-empty string")
+        path = f"/messages/{quote(batch_id, safe='')}"
+        response = await self._request("GET", path)
+        result: BatchStatus = self._decode(response, BatchStatus, "GET", path)
+        return result
+
+    async def list_by_metadata(self, key: str, value: str) -> list[BatchStatus]:
+        """Batches whose ``batch_metadata[key] == value`` (``GET .../messages?metadataKey=``)."""
+        if not _present(key):
+            raise SinchValidationError("key", "must be a non-empty string")
+        if not isinstance(value, str):
+            raise SinchValidationError("value", "must be a string")
+        return await self._list(key, value, None)
+
+    async def _list(self, key: str, value: str, policy: RetryPolicy | None) -> list[BatchStatus]:
+        path = "/messages"
+        response = await self._request(
+            "GET",
+            path,
+            params=[("metadataKey", key), ("metadataValue", value)],
+            retry=_DEFAULT if policy is None else policy,
+            record=policy is None,
+        )
+        try:
+            raw = json_decode(response.body) if response.body.strip() else {}
+            if isinstance(raw, list):  # tolerate a bare array
+                raw = {"batches": raw}
+            return msgspec.convert(raw, BatchList).batches
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ResponseDecodeError(
+                f"unexpected response body: {exc}",
+                status=response.status,
+                body=response.body,
+                method="GET",
+                path=path,
+            ) from None
+
+    # --- fan-out -----------------------------------------------------------------------------
+
+    async def fan_out(
+        self,
+        app_id: str,
+        message: Message | Mapping[str, Any],
+        recipients: RecipientSource,
+        *,
+        campaign_id: str | None = None,
+        chunk_size: int = 1000,
+        concurrency: int = 8,
+        on_progress: Callable[[FanOutProgress], Any] | None = None,
+        dedupe: bool = True,
+        resume: bool | None = None,
+        default_parameters: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> ConversationFanOutReport:
+        """Send one message to any number of recipients, in batches of ``chunk_size``.
+
+        ``recipients`` (a list, an iterable or an async iterable of anything
+        :meth:`send` accepts as a recipient) is read lazily, checked (invalid ones
+        are reported, not sent; phone numbers on phone channels are normalised to
+        E.164) and de-duplicated (``dedupe=False`` turns that off). Each recipient's
+        parameters are merged over ``default_parameters``.
+
+        Every batch gets the ``batch_metadata`` ``{CAMPAIGN_METADATA_KEY: campaign_id,
+        CORRELATION_METADATA_KEY: "{campaign_id}#{index}"}``: ambiguous failures are
+        reconciled instead of sent twice, a re-run of the same campaign (same input,
+        same order) skips the batches Sinch already has, and
+        ``cancel(metadata={CAMPAIGN_METADATA_KEY: campaign_id})`` cancels a scheduled
+        campaign. Other keyword arguments (``send_after``, ``ttl``, ``batch_metadata``,
+        ``message_metadata``, ...) go into every batch.
+
+        Returns a report accounting for every recipient; cancelling raises
+        :class:`FanOutCancelled` carrying the partial report.
+        """
+        run = self._fan_out(
+            app_id,
+            message,
+            recipients,
+            campaign_id,
+            chunk_size,
+            concurrency,
+            on_progress,
+            dedupe,
+            resume,
+            default_parameters,
+            fields,
+        )
+        try:
+            async for _ in run.run():
+                pass
+        except asyncio.CancelledError:
+            raise FanOutCancelled(run.report) from None
+        return run.report
+
+    async def fan_out_iter(
+        self,
+        app_id: str,
+        message: Message | Mapping[str, Any],
+        recipients: RecipientSource,
+        *,
+        campaign_id: str | None = None,
+        chunk_size: int = 1000,
+        concurrency: int = 8,
+        on_progress: Callable[[FanOutProgress], Any] | None = None,
+        dedupe: bool = True,
+        resume: bool | None = None,
+        default_parameters: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> AsyncIterator[ChunkResult]:
+        """Like :meth:`fan_out`, but yield each chunk's result as it completes."""
+        run = self._fan_out(
+            app_id,
+            message,
+            recipients,
+            campaign_id,
+            chunk_size,
+            concurrency,
+            on_progress,
+            dedupe,
+            resume,
+            default_parameters,
+            fields,
+        )
+        async for result in run.run():
+            yield result
+
+    def _fan_out(
+        self,
+        app_id: str,
+        message: Message | Mapping[str, Any],
+        recipients: RecipientSource,
+        campaign_id: str | None,
+        chunk_size: int,
+        concurrency: int,
+        on_progress: Callable[[FanOutProgress], Any] | None,
+        dedupe: bool,
+        resume: bool | None,
+        default_parameters: Mapping[str, str] | None,
+        fields: dict[str, Any],
+    ) -> ConversationFanOut:
+        allowed = {
+            "processing_strategy",
+            "batch_metadata",
+            "message_metadata",
+            "conversation_metadata",
+            "send_after",
+            "channel_priority_order",
+            "ttl",
+            "channel_properties",
+            "callback_url",
+        }
+        for name in fields:
+            if name not in allowed:
+                raise SinchValidationError(
+                    name,
+                    "is not a batch field fan_out can pass on "
+                    f"({', '.join(sorted(allowed))}; recipients and correlation are its own)",
+                )
+        meta = fields.get("batch_metadata")
+        if meta is not None:
+            for key in (CORRELATION_METADATA_KEY, CAMPAIGN_METADATA_KEY):
+                if key in meta:
+                    raise SinchValidationError("batch_metadata", f"{key!r} is set by fan_out")
+        # Check the message and fields once, before any I/O, with a stand-in recipient.
+        probe = self.build_send_request(app_id, message, ["probe"], **fields)
+        return ConversationFanOut(
+            self,
+            probe,
+            recipients,
+            campaign_id=campaign_id,
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+            dedupe=dedupe,
+            resume=resume,
+            default_parameters=default_parameters,
+            on_progress=on_progress,
+        )
