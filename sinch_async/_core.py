@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,7 +203,10 @@ class RequestCore:
         retrying = build_retrying(
             policy, call.idempotency, before_sleep=before_sleep, offset=1, deadline=deadline
         )
-        result: RawResponse = await retrying(call.attempt)
+        async def attempt() -> RawResponse:  # tenacity awaits coroutine functions only
+            return await call.attempt()
+
+        result: RawResponse = await retrying(attempt)
         return result
 
 
@@ -287,21 +290,10 @@ class _Call:
         self.sent = 0
         self.started = time.monotonic()
 
-    async def attempt(self) -> RawResponse:
-        """One attempt; an ambiguous failure of an unsafe call is reconciled or raised."""
+    def attempt(self) -> Coroutine[Any, Any, RawResponse]:
+        """One attempt (a plain function returning the coroutine: one frame less)."""
         self.attempts += 1
-        try:
-            return await self._send()
-        except SinchError as exc:
-            policy = self.policy
-            if (
-                policy is None
-                or self.idempotency is not Idempotency.UNSAFE
-                or not is_ambiguous(exc)
-                or policy.is_retryable(exc, self.idempotency)
-            ):
-                raise
-            return await self._ambiguous(exc, policy)
+        return self._send()
 
     async def _ambiguous(self, exc: SinchError, policy: RetryPolicy) -> RawResponse:
         method, path = self.method, self.path
@@ -344,42 +336,29 @@ class _Call:
         raise NotApplied(exc) from exc
 
     async def _send(self) -> RawResponse:
-        core = self.core
-        limiter = core.limiter
-        if limiter.active:
-            await limiter.acquire(self.messages)
-        else:
-            limiter.note_request()
-        transport = core.transport
-        auth = core.auth
-        auth_value = await auth.authorization(transport)
-        hooks = self.hooks
-        method, url, params, body = self.method, self.url, self.params, self.body
-        if hooks.on_request is not None:
-            await _call_hook(hooks.on_request, RequestEvent(method, self.path, self.attempts))
-        semaphore = limiter.semaphore
-        if semaphore is not None:
-            await semaphore.acquire()
+        """Send once; an ambiguous failure of an unsafe call is reconciled or raised."""
         try:
-            if limiter.cooling_down:
-                await limiter.wait_cooldown()
-            sent_at = time.monotonic()
-            started = time.perf_counter()
-            self.sent += 1
-            response = await transport.send(
-                method,
-                url,
-                params=params,
-                data=body,
-                headers=core._headers(auth_value, body is not None),
-            )
-            if (
-                response.status == 401
-                and core.oauth
-                and "expired" in response.headers.get("WWW-Authenticate", "").lower()
-                and await auth.refresh_after_expiry(transport, auth_value)
-            ):
-                auth_value = await auth.authorization(transport)
+            core = self.core
+            limiter = core.limiter
+            if limiter.active:
+                await limiter.acquire(self.messages)
+            else:
+                limiter.note_request()
+            transport = core.transport
+            auth = core.auth
+            auth_value = await auth.authorization(transport)
+            hooks = self.hooks
+            method, url, params, body = self.method, self.url, self.params, self.body
+            if hooks.on_request is not None:
+                await _call_hook(hooks.on_request, RequestEvent(method, self.path, self.attempts))
+            semaphore = limiter.semaphore
+            if semaphore is not None:
+                await semaphore.acquire()
+            try:
+                if limiter.cooling_down:
+                    await limiter.wait_cooldown()
+                sent_at = time.monotonic()
+                started = time.perf_counter()
                 self.sent += 1
                 response = await transport.send(
                     method,
@@ -388,26 +367,51 @@ class _Call:
                     data=body,
                     headers=core._headers(auth_value, body is not None),
                 )
-            elapsed = time.perf_counter() - started
-        finally:
-            if semaphore is not None:
-                semaphore.release()
-        if hooks.on_response is not None:
-            await _call_hook(
-                hooks.on_response,
-                ResponseEvent(method, self.path, self.attempts, response.status, elapsed),
+                if (
+                    response.status == 401
+                    and core.oauth
+                    and "expired" in response.headers.get("WWW-Authenticate", "").lower()
+                    and await auth.refresh_after_expiry(transport, auth_value)
+                ):
+                    auth_value = await auth.authorization(transport)
+                    self.sent += 1
+                    response = await transport.send(
+                        method,
+                        url,
+                        params=params,
+                        data=body,
+                        headers=core._headers(auth_value, body is not None),
+                    )
+                elapsed = time.perf_counter() - started
+            finally:
+                if semaphore is not None:
+                    semaphore.release()
+            if hooks.on_response is not None:
+                await _call_hook(
+                    hooks.on_response,
+                    ResponseEvent(method, self.path, self.attempts, response.status, elapsed),
+                )
+            status = response.status
+            if status < 400:
+                limiter.on_success()
+                return response
+            error = api_error(
+                status, method=method, path=url.path, body=response.body, headers=response.headers
             )
-        status = response.status
-        if status < 400:
-            limiter.on_success()
-            return response
-        error = api_error(
-            status, method=method, path=url.path, body=response.body, headers=response.headers
-        )
-        if isinstance(error, RateLimitError):
+            if isinstance(error, RateLimitError):
+                policy = self.policy
+                cap = policy.retry_after_cap if policy is not None else DEFAULT_RETRY_AFTER_CAP
+                limiter.on_rate_limited(error.retry_after, cap=cap, sent_at=sent_at)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s %s -> HTTP %d", method, mask_numbers(self.path), status)
+            raise error
+        except SinchError as exc:
             policy = self.policy
-            cap = policy.retry_after_cap if policy is not None else DEFAULT_RETRY_AFTER_CAP
-            limiter.on_rate_limited(error.retry_after, cap=cap, sent_at=sent_at)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s %s -> HTTP %d", method, mask_numbers(self.path), status)
-        raise error
+            if (
+                policy is None
+                or self.idempotency is not Idempotency.UNSAFE
+                or not is_ambiguous(exc)
+                or policy.is_retryable(exc, self.idempotency)
+            ):
+                raise
+            return await self._ambiguous(exc, policy)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, overload
@@ -149,9 +149,10 @@ class Batches:
     def __init__(self, client: AsyncSmsClient) -> None:
         self._client = client
 
-    async def _send_body(
+    def _prepared(
         self, method: str, path: str, request: SendRequest, *, built: bool = False
-    ) -> Batch:
+    ) -> Coroutine[Any, Any, RawResponse]:
+        """Validate a send/replace request and return the coroutine that performs it."""
         check_send_request(request, recipients_checked=built)
         request = _in_utc(request)
         client = self._client
@@ -163,7 +164,7 @@ class Batches:
                 )
             if isinstance(request.client_reference, str) and client.retry is not None:
                 reconcile = self._reconciler(request.client_reference, client.retry)
-        response = await client._request(
+        return client._request(
             method,
             path,
             body=encode(request),
@@ -172,6 +173,8 @@ class Batches:
             request_obj=request,
             reconcile=reconcile,
         )
+
+    def _batch(self, response: RawResponse, method: str, path: str) -> Batch:
         result: Batch = self._client._decode_union(
             response, KnownBatch, BATCH_TYPES, _unknown_batch, method, path
         )
@@ -259,7 +262,8 @@ class Batches:
         Returns the created batch.
         """
         request = self._request_from(to, body, type, locals())
-        return await self._send_body("POST", "/batches", request, built=request is not to)
+        response = await self._prepared("POST", "/batches", request, built=request is not to)
+        return self._batch(response, "POST", "/batches")
 
     @staticmethod
     def _request_from(to: Any, body: Any, type: str, given: dict[str, Any]) -> SendRequest:
@@ -557,7 +561,8 @@ class Batches:
         path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
         given = locals()
         request = self._request_from(to, body, type, given)
-        return await self._send_body("PUT", path, request)
+        response = await self._prepared("PUT", path, request, built=request is not to)
+        return self._batch(response, "PUT", path)
 
     async def cancel(self, batch_id: str) -> Batch:
         """Cancel a batch's messages that are not yet dispatched (``DELETE /batches/{id}``).
