@@ -203,6 +203,7 @@ class RequestCore:
         retrying = build_retrying(
             policy, call.idempotency, before_sleep=before_sleep, offset=1, deadline=deadline
         )
+
         async def attempt() -> RawResponse:  # tenacity awaits coroutine functions only
             return await call.attempt()
 
@@ -346,7 +347,7 @@ class _Call:
                 limiter.note_request()
             transport = core.transport
             auth = core.auth
-            auth_value = await auth.authorization(transport)
+            auth_value = core.session_auth or await auth.authorization(transport)
             hooks = self.hooks
             method, url, params, body = self.method, self.url, self.params, self.body
             if hooks.on_request is not None:

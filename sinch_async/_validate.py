@@ -111,7 +111,23 @@ def _check_parameters(parameters: Any) -> None:
                 )
 
 
+_OPTIONAL_CHECKED = (
+    "delivery_report",
+    "callback_url",
+    "client_reference",
+    "from_ton",
+    "from_npi",
+    "max_number_of_message_parts",
+    "send_at",
+    "expire_at",
+    "parameters",
+)
+
+
 def _check_common(request: SendRequest | UpdateBatchRequest) -> None:
+    # Most sends set none of these: one pass over the fields decides whether to look closer.
+    if all(getattr(request, name) is UNSET for name in _OPTIONAL_CHECKED):
+        return
     report = request.delivery_report
     if report is not UNSET and report not in _DELIVERY_REPORTS:
         raise SinchValidationError(

@@ -117,6 +117,24 @@ def _build_send_request(
     )
 
 
+_SEND_FIELDS = (
+    "from_",
+    "udh",
+    "parameters",
+    "delivery_report",
+    "send_at",
+    "expire_at",
+    "callback_url",
+    "client_reference",
+    "feedback_enabled",
+    "flash_message",
+    "truncate_concat",
+    "max_number_of_message_parts",
+    "from_ton",
+    "from_npi",
+    "strict_validation",
+)
+
 _FAN_OUT_FIELDS = frozenset(
     {
         "delivery_report",
@@ -154,7 +172,8 @@ class Batches:
     ) -> Coroutine[Any, Any, RawResponse]:
         """Validate a send/replace request and return the coroutine that performs it."""
         check_send_request(request, recipients_checked=built)
-        request = _in_utc(request)
+        if not built:
+            request = _in_utc(request)  # keyword sends are built in UTC already
         client = self._client
         reconcile = None
         if method == "POST":
@@ -273,26 +292,7 @@ class Batches:
                     "body", "give either a request struct or keyword fields, not both"
                 )
             return to
-        fields = {
-            name: given[name]
-            for name in (
-                "from_",
-                "udh",
-                "parameters",
-                "delivery_report",
-                "send_at",
-                "expire_at",
-                "callback_url",
-                "client_reference",
-                "feedback_enabled",
-                "flash_message",
-                "truncate_concat",
-                "max_number_of_message_parts",
-                "from_ton",
-                "from_npi",
-                "strict_validation",
-            )
-        }
+        fields = {name: given[name] for name in _SEND_FIELDS if given[name] is not None}
         return _build_send_request(to, body, type, fields)
 
     def list(
