@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import copy
-import enum
 import os
-import warnings
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from types import TracebackType
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -16,10 +13,11 @@ import msgspec
 
 from sinch_async import _config
 from sinch_async._auth import TOKEN_RETRY, Auth, OAuth2TokenProvider, StaticTokenAuth
+from sinch_async._base import DEFAULT, BaseClient, DefaultType
 from sinch_async._codec import decode_with_fallback, decoder_for
-from sinch_async._core import HookFn, Hooks, Reconcile, RequestCore
+from sinch_async._core import HookFn, Hooks, RequestCore
 from sinch_async._ratelimit import RateLimiter
-from sinch_async._retry import Idempotency, RetryPolicy
+from sinch_async._retry import RetryPolicy
 from sinch_async._transport import RawResponse, Transport, make_timeout
 from sinch_async.errors import ResponseDecodeError, SinchValidationError
 from sinch_async.resources.batches import Batches
@@ -34,11 +32,8 @@ T = TypeVar("T")
 _VERSION = "0.1.0"
 
 
-class _DefaultType(enum.Enum):
-    DEFAULT = "DEFAULT"
-
-
-_DEFAULT = _DefaultType.DEFAULT
+_DefaultType = DefaultType
+_DEFAULT = DEFAULT
 
 
 def _timeout_or_error(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:
@@ -52,7 +47,7 @@ def _present(value: str | None) -> bool:
     return value is not None and value.strip() != ""
 
 
-class AsyncSmsClient:
+class AsyncSmsClient(BaseClient):
     """An asyncio client for the Sinch SMS REST API.
 
     Give either service-plan credentials (``service_plan_id`` + ``api_token``,
@@ -248,7 +243,6 @@ class AsyncSmsClient:
         """The :class:`RetryPolicy` in force, or ``None`` when retries are off."""
         self.auto_client_reference = auto_client_reference
         self._hooks = Hooks(on_request=on_request, on_response=on_response, on_retry=on_retry)
-        self._views = False
         self._core = RequestCore(
             transport=self._transport,
             auth=self.auth,
@@ -292,43 +286,6 @@ class AsyncSmsClient:
         kwargs.update(overrides)
         return cls(**kwargs)
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    async def __aenter__(self) -> AsyncSmsClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the client's own HTTP session (a session passed in stays open).
-
-        Calling it twice is fine. A closed client raises :class:`ClientClosedError`.
-        """
-        await self._transport.aclose()
-
-    @property
-    def closed(self) -> bool:
-        return self._transport.closed
-
-    def __del__(self, _warnings: Any = warnings) -> None:
-        if getattr(self, "_views", False):
-            return
-        transport = getattr(self, "_transport", None)
-        if transport is not None and transport.abandon():
-            _warnings.warn(
-                f"{self!r} was garbage-collected without being closed; use "
-                "'async with AsyncSmsClient(...)' or 'await client.aclose()'",
-                ResourceWarning,
-                source=self,
-                stacklevel=1,
-            )
-
     def __repr__(self) -> str:
         kind = "project_id" if getattr(self, "_oauth", False) else "service_plan_id"
         return (
@@ -355,44 +312,12 @@ class AsyncSmsClient:
             view.retry = retry
         if auto_client_reference is not None:
             view.auto_client_reference = auto_client_reference
-        view._views = True
+        view._is_view = True
         view.batches = Batches(view)
         view.delivery_reports = DeliveryReports(view)
         view.groups = Groups(view)
         view.inbounds = Inbounds(view)
         return view
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        body: bytes | None = None,
-        idempotency: Idempotency = Idempotency.SAFE,
-        messages: int = 0,
-        request_obj: object = None,
-        reconcile: Reconcile | None = None,
-        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
-        record: bool = True,
-    ) -> Coroutine[Any, Any, RawResponse]:
-        """One API call through the rate limiter, the retry loop and the transport.
-
-        A plain function returning the core's coroutine: one frame less on the hot path.
-        """
-        return self._core.request(
-            method,
-            path,
-            params=params,
-            body=body,
-            policy=self.retry if isinstance(retry, _DefaultType) else retry,
-            hooks=self._hooks,
-            idempotency=idempotency,
-            messages=messages,
-            request_obj=request_obj,
-            reconcile=reconcile,
-            record=record,
-        )
 
     def _decode(self, response: RawResponse, tp: type[T] | Any, method: str, path: str) -> Any:
         try:

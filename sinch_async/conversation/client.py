@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import enum
 import os
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -21,6 +18,7 @@ from msgspec import UNSET
 
 from sinch_async import _config
 from sinch_async._auth import TOKEN_RETRY, OAuth2TokenProvider
+from sinch_async._base import DEFAULT, BaseClient, DefaultType
 from sinch_async._codec import decoder_for, encode, json_decode
 from sinch_async._core import HookFn, Hooks, Reconcile, RequestCore
 from sinch_async._ratelimit import RateLimiter
@@ -69,18 +67,15 @@ _MAX_CORRELATION_CHARS = 256
 _VERSION = "0.1.0"
 
 
-class _DefaultType(enum.Enum):
-    DEFAULT = "DEFAULT"
-
-
-_DEFAULT: Final = _DefaultType.DEFAULT
+_DefaultType = DefaultType
+_DEFAULT: Final = DEFAULT
 
 
 def _present(value: object) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
-class AsyncConversationBatchClient:
+class AsyncConversationBatchClient(BaseClient):
     """An asyncio client for the Conversation API's Batch API.
 
     One message definition to up to 1000 recipients per request, with
@@ -208,7 +203,6 @@ class AsyncConversationBatchClient:
         """The :class:`RetryPolicy` in force, or ``None`` when retries are off."""
         self.auto_correlation_id = auto_correlation_id
         self._hooks = Hooks(on_request=on_request, on_response=on_response, on_retry=on_retry)
-        self._view = False
         self._core = RequestCore(
             transport=self._transport,
             auth=self.auth,
@@ -283,40 +277,6 @@ class AsyncConversationBatchClient:
         kwargs.setdefault("project_id", "")
         return cls(**kwargs)
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    async def __aenter__(self) -> AsyncConversationBatchClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the client's own HTTP session (a session passed in stays open). Idempotent."""
-        await self._transport.aclose()
-
-    @property
-    def closed(self) -> bool:
-        return self._transport.closed
-
-    def __del__(self, _warnings: Any = warnings) -> None:
-        if getattr(self, "_view", True):
-            return
-        transport = getattr(self, "_transport", None)
-        if transport is not None and transport.abandon():
-            _warnings.warn(
-                f"{self!r} was garbage-collected without being closed; use "
-                "'async with AsyncConversationBatchClient(...)' or 'await client.aclose()'",
-                ResourceWarning,
-                source=self,
-                stacklevel=1,
-            )
-
     def __repr__(self) -> str:
         return (
             f"AsyncConversationBatchClient(project_id={getattr(self, 'project_id', '?')!r}, "
@@ -338,38 +298,10 @@ class AsyncConversationBatchClient:
             view.retry = retry
         if auto_correlation_id is not None:
             view.auto_correlation_id = auto_correlation_id
-        view._view = True
+        view._is_view = True
         return view
 
     # --- requests ----------------------------------------------------------------------------
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        body: bytes | None = None,
-        idempotency: Idempotency = Idempotency.SAFE,
-        messages: int = 0,
-        request_obj: object = None,
-        reconcile: Reconcile | None = None,
-        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
-        record: bool = True,
-    ) -> RawResponse:
-        return await self._core.request(
-            method,
-            path,
-            params=params,
-            body=body,
-            policy=self.retry if isinstance(retry, _DefaultType) else retry,
-            hooks=self._hooks,
-            idempotency=idempotency,
-            messages=messages,
-            request_obj=request_obj,
-            reconcile=reconcile,
-            record=record,
-        )
 
     @staticmethod
     def _decode(response: RawResponse, tp: Any, method: str, path: str) -> Any:

@@ -701,26 +701,7 @@ class Batches:
             ["+10000000000"],
             body,
             "mt_text",
-            {
-                name: fields.get(name)
-                for name in (
-                    "from_",
-                    "udh",
-                    "parameters",
-                    "delivery_report",
-                    "send_at",
-                    "expire_at",
-                    "callback_url",
-                    "client_reference",
-                    "feedback_enabled",
-                    "flash_message",
-                    "truncate_concat",
-                    "max_number_of_message_parts",
-                    "from_ton",
-                    "from_npi",
-                    "strict_validation",
-                )
-            }
+            {name: fields[name] for name in _SEND_FIELDS if name in fields}
             | {"parameters": {k: {"default": v} for k, v in defaults.items()} or None},
         )
         check_send_request(probe)
