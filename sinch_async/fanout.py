@@ -19,12 +19,13 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Mapping,
 )
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from sinch_async._intset import IntSet
 from sinch_async.encoding import count_parts
@@ -42,7 +43,10 @@ __all__ = [
     "MessageEstimate",
     "Recipient",
     "normalize_e164",
+    "run_chunks",
 ]
+
+T = TypeVar("T")
 
 Recipient = str | tuple[str, Mapping[str, str]]
 """A phone number, or a phone number with its ``${parameter}`` values."""
@@ -221,6 +225,19 @@ class FanOutReport:
     def complete(self) -> bool:
         """True when every valid recipient is in a batch Sinch has."""
         return self.failed == 0 and not self.not_sent and self.sent == self.valid
+
+    def progress(self, started: float) -> FanOutProgress:
+        """A :class:`FanOutProgress` snapshot (``started`` is the run's monotonic start)."""
+        return FanOutProgress(
+            recipients_read=self.read,
+            recipients_sent=self.sent,
+            recipients_failed=self.failed,
+            batches=len(self.batches),
+            chunks_failed=len(self.failed_chunks),
+            invalid=len(self.invalid),
+            duplicates=self.duplicates,
+            elapsed=time.monotonic() - started,
+        )
 
     def summary(self) -> str:
         lines = [
@@ -440,64 +457,28 @@ class FanOut:
         return ChunkResult(index, reference, numbers, "created", batch.id, parameters=parameters)
 
     def _progress(self) -> None:
-        if self.on_progress is None:
-            return
-        report = self.report
-        self.on_progress(
-            FanOutProgress(
-                recipients_read=report.read,
-                recipients_sent=report.sent,
-                recipients_failed=report.failed,
-                batches=len(report.batches),
-                chunks_failed=len(report.failed_chunks),
-                invalid=len(report.invalid),
-                duplicates=report.duplicates,
-                elapsed=time.monotonic() - self._started,
-            )
-        )
+        if self.on_progress is not None:
+            self.on_progress(self.report.progress(self._started))
 
-    async def run(self) -> AsyncGenerator[ChunkResult, None]:
+    def _take_unsent(self) -> list[str]:
+        unsent, self._buffer = self._buffer, []
+        return unsent
+
+    def _finish(self) -> None:
+        self.report.estimate = self._estimator.result()
+        self.report.elapsed = time.monotonic() - self._started
+
+    def run(self) -> AsyncGenerator[ChunkResult, None]:
         """Yield chunk results as they complete; the report fills in as they do."""
-        report = self.report
-        pending: set[asyncio.Task[ChunkResult]] = set()
-        chunks = self._chunks()
-        index = 0
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < self.concurrency:
-                    try:
-                        numbers, params = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        exhausted = True
-                        break
-                    task = asyncio.ensure_future(self._send_chunk(index, numbers, params))
-                    pending.add(task)
-                    index += 1
-                if not pending:
-                    break
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for result in sorted((t.result() for t in done), key=lambda r: r.index):
-                    report.chunks.append(result.slim())
-                    self._progress()
-                    yield result
-        except BaseException:
-            # Cancelled, stopped early, or the recipient source failed: let chunks in
-            # flight finish (nothing is sent after this returns, and the report is exact),
-            # then record the recipients read but not sent.
-            if pending:
-                finished = await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
-                for outcome in finished:
-                    if isinstance(outcome, ChunkResult):
-                        report.chunks.append(outcome.slim())
-            report.not_sent.extend(self._buffer)
-            self._buffer = []
-            raise
-        finally:
-            await chunks.aclose()
-            report.chunks.sort(key=lambda c: c.index)
-            report.estimate = self._estimator.result()
-            report.elapsed = time.monotonic() - self._started
+        return run_chunks(
+            self._chunks(),
+            lambda index, chunk: self._send_chunk(index, *chunk),
+            concurrency=self.concurrency,
+            report=self.report,
+            on_result=self._progress,
+            take_unsent=self._take_unsent,
+            finish=self._finish,
+        )
 
     async def estimate_only(self) -> FanOutReport:
         async for _ in self._chunks():
@@ -506,3 +487,56 @@ class FanOut:
         self.report.estimate = self._estimator.result()
         self.report.elapsed = time.monotonic() - self._started
         return self.report
+
+
+async def run_chunks(
+    chunks: AsyncGenerator[T, None],
+    send: Callable[[int, T], Awaitable[ChunkResult]],
+    *,
+    concurrency: int,
+    report: FanOutReport,
+    on_result: Callable[[], None],
+    take_unsent: Callable[[], list[str]],
+    finish: Callable[[], None],
+) -> AsyncGenerator[ChunkResult, None]:
+    """The chunk scheduler shared by the SMS and Conversation fan-outs.
+
+    Starts up to ``concurrency`` sends at a time as chunks come from ``chunks``,
+    records each result in ``report`` and yields it as it completes. If the run
+    is cancelled, stopped early, or the source fails, chunks in flight are let
+    finish (nothing is sent after the call returns, and the report is exact) and
+    the recipients read but not in a started chunk (``take_unsent()``) go to
+    ``report.not_sent``.
+    """
+    pending: set[asyncio.Task[ChunkResult]] = set()
+    index = 0
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(pending) < concurrency:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    exhausted = True
+                    break
+                pending.add(asyncio.ensure_future(send(index, chunk)))
+                index += 1
+            if not pending:
+                break
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for result in sorted((t.result() for t in done), key=lambda r: r.index):
+                report.chunks.append(result.slim())
+                on_result()
+                yield result
+    except BaseException:
+        if pending:
+            finished = await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
+            for outcome in finished:
+                if isinstance(outcome, ChunkResult):
+                    report.chunks.append(outcome.slim())
+        report.not_sent.extend(take_unsent())
+        raise
+    finally:
+        await chunks.aclose()
+        report.chunks.sort(key=lambda c: c.index)
+        finish()

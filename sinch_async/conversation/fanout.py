@@ -12,7 +12,6 @@ same campaign skips the batches Sinch already has.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import (
@@ -52,6 +51,7 @@ from sinch_async.fanout import (
     InvalidRecipient,
     chunk_reference,
     normalize_e164,
+    run_chunks,
 )
 
 if TYPE_CHECKING:
@@ -300,57 +300,25 @@ class ConversationFanOut:
         )
 
     def _progress(self) -> None:
-        if self.on_progress is None:
-            return
-        report = self.report
-        self.on_progress(
-            FanOutProgress(
-                recipients_read=report.read,
-                recipients_sent=report.sent,
-                recipients_failed=report.failed,
-                batches=len(report.batches),
-                chunks_failed=len(report.failed_chunks),
-                invalid=len(report.invalid),
-                duplicates=report.duplicates,
-                elapsed=time.monotonic() - self._started,
-            )
-        )
+        if self.on_progress is not None:
+            self.on_progress(self.report.progress(self._started))
 
-    async def run(self) -> AsyncGenerator[ChunkResult, None]:
+    def _take_unsent(self) -> list[str]:
+        unsent = [recipient_label(item) for item in self._buffer]
+        self._buffer = []
+        return unsent
+
+    def _finish(self) -> None:
+        self.report.elapsed = time.monotonic() - self._started
+
+    def run(self) -> AsyncGenerator[ChunkResult, None]:
         """Yield chunk results as they complete; the report fills in as they do."""
-        report = self.report
-        pending: set[asyncio.Task[ChunkResult]] = set()
-        chunks = self._chunks()
-        index = 0
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < self.concurrency:
-                    try:
-                        items = await chunks.__anext__()
-                    except StopAsyncIteration:
-                        exhausted = True
-                        break
-                    pending.add(asyncio.ensure_future(self._send_chunk(index, items)))
-                    index += 1
-                if not pending:
-                    break
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for result in sorted((t.result() for t in done), key=lambda r: r.index):
-                    report.chunks.append(result.slim())
-                    self._progress()
-                    yield result
-        except (asyncio.CancelledError, GeneratorExit):
-            # Let chunks in flight finish so the report is exact, then record the rest.
-            if pending:
-                finished = await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
-                for outcome in finished:
-                    if isinstance(outcome, ChunkResult):
-                        report.chunks.append(outcome.slim())
-            report.not_sent.extend(recipient_label(item) for item in self._buffer)
-            self._buffer = []
-            raise
-        finally:
-            await chunks.aclose()
-            report.chunks.sort(key=lambda c: c.index)
-            report.elapsed = time.monotonic() - self._started
+        return run_chunks(
+            self._chunks(),
+            self._send_chunk,
+            concurrency=self.concurrency,
+            report=self.report,
+            on_result=self._progress,
+            take_unsent=self._take_unsent,
+            finish=self._finish,
+        )
