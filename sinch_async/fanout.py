@@ -263,6 +263,26 @@ class FanOutCancelled(asyncio.CancelledError):
     (``except Exception`` does not swallow it) and carries the partial report.
     """
 
+    @staticmethod
+    def find(exc: BaseException | None) -> FanOutCancelled | None:
+        """The :class:`FanOutCancelled` behind ``exc``, if any.
+
+        Inside the cancelled task (``fan_out`` itself) it is raised as is. Awaiting
+        a cancelled task raises it too on Python 3.11+; Python 3.10 raises a fresh
+        ``CancelledError`` with the ``FanOutCancelled`` as its ``__context__``. This
+        finds it either way::
+
+            except asyncio.CancelledError as exc:
+                cancelled = FanOutCancelled.find(exc)
+        """
+        seen = 0
+        while exc is not None and seen < 16:
+            if isinstance(exc, FanOutCancelled):
+                return exc
+            exc = exc.__cause__ or exc.__context__
+            seen += 1
+        return None
+
     def __init__(self, report: FanOutReport) -> None:
         self.report = report
         super().__init__(

@@ -55,7 +55,7 @@ def _codes(code: int | Iterable[int]) -> str:
         raise SinchValidationError("code", "must be an int or a list of ints")
     if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
         raise SinchValidationError("code", "must be an int or a list of ints")
-    return ",".join(str(v) for v in values)
+    return ",".join(str(int(v)) for v in values)  # type: ignore[call-overload]
 
 
 class DeliveryReports:
