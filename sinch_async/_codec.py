@@ -23,7 +23,16 @@ __all__ = [
 
 T = TypeVar("T")
 
-_encoder = msgspec.json.Encoder()
+
+def _enc_hook(value: Any) -> Any:
+    # Only called for types msgspec cannot encode itself (so it costs nothing on the
+    # hot path): str subclasses, such as a user's own PhoneNumber(str), go as strings.
+    if isinstance(value, str):
+        return str(value)
+    raise TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 _any_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 

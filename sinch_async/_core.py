@@ -341,10 +341,8 @@ class _Call:
         try:
             core = self.core
             limiter = core.limiter
-            if limiter.active:
+            if not limiter.try_acquire(self.messages):
                 await limiter.acquire(self.messages)
-            else:
-                limiter.note_request()
             transport = core.transport
             auth = core.auth
             auth_value = core.session_auth or await auth.authorization(transport)
@@ -359,7 +357,6 @@ class _Call:
                 if limiter.cooling_down:
                     await limiter.wait_cooldown()
                 sent_at = time.monotonic()
-                started = time.perf_counter()
                 self.sent += 1
                 response = await transport.send(
                     method,
@@ -383,7 +380,7 @@ class _Call:
                         data=body,
                         headers=core._headers(auth_value, body is not None),
                     )
-                elapsed = time.perf_counter() - started
+                elapsed = time.monotonic() - sent_at
             finally:
                 if semaphore is not None:
                     semaphore.release()

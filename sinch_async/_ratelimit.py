@@ -86,14 +86,32 @@ class _Pacer:
             self._log.append(now)
         self._next = target + self._interval
 
+    def try_take(self) -> bool:
+        """Take a slot if one is free now (no waiting, nobody queued); else False.
+
+        The same decision as :meth:`_target` followed by :meth:`_take`, inlined:
+        this runs once per request.
+        """
+        if self._lock.locked():
+            return False
+        now = asyncio.get_running_loop().time()
+        target = self._next
+        if now > target + self._interval:
+            target = now  # idle: no catching up on unused slots
+        elif target > now:
+            return False
+        log = self._log
+        if log is not None:
+            if len(log) == log.maxlen and log[0] + 1.0 > now:
+                return False
+            log.append(now)
+        self._next = target + self._interval
+        return True
+
     async def acquire(self) -> None:
+        if self.try_take():
+            return
         loop = asyncio.get_running_loop()
-        if not self._lock.locked():
-            now = loop.time()
-            target = self._target(now)
-            if target <= now:  # fast path: a free slot, no waiting, no lock
-                self._take(target, now)
-                return
         async with self._lock:
             now = loop.time()
             target = self._target(now)
@@ -179,16 +197,6 @@ class RateLimiter:
         """429 responses seen (for metrics and tests)."""
 
     @property
-    def active(self) -> bool:
-        """Whether :meth:`acquire` can ever wait (used to skip work on the hot path)."""
-        return (
-            self._requests is not None
-            or self._messages is not None
-            or self._throttle is not None
-            or self._cooldown_until > 0.0
-        )
-
-    @property
     def cooling_down(self) -> bool:
         """True while the shared cool-down after a 429 is running."""
         return self._cooldown_until > 0.0 and time.monotonic() < self._cooldown_until
@@ -225,9 +233,22 @@ class RateLimiter:
             await self.wait_cooldown()
         self._recent.append(time.monotonic())
 
-    def note_request(self) -> None:
-        """Record a request start (for the observed rate used after a first 429)."""
-        self._recent.append(time.monotonic())
+    def try_acquire(self, messages: int = 0) -> bool:
+        """Let a request start now if nothing makes it wait (no ``await``: the hot path).
+
+        False means nothing was taken: await :meth:`acquire` instead.
+        """
+        if (self._messages is not None and messages) or self._throttle is not None:
+            return False
+        cooldown_until = self._cooldown_until
+        if cooldown_until > 0.0 and time.monotonic() < cooldown_until:
+            return False
+        requests = self._requests
+        if requests is None:
+            # Only needed without a request rate: the first 429 throttles relative to it.
+            self._recent.append(time.monotonic())
+            return True
+        return type(requests) is _Pacer and requests.try_take()
 
     async def wait_cooldown(self) -> None:
         """Wait until the shared cool-down after a 429 is over."""

@@ -717,6 +717,40 @@ VALIDATION_CASES = [
     ),
     pytest.param(_call("send", TextRequest(to=[], body="Hi")), "to", None, id="send-struct-empty"),
     pytest.param(_call("send", [""], "Hi"), "to[0]", None, id="send-empty-number"),
+    # Long lists take a different (C-level) check than short ones: both must name the item.
+    pytest.param(
+        _call("send", [*_recipients(500), "", *_recipients(3)], "Hi"),
+        "to[500]",
+        None,
+        id="send-long-list-empty-number",
+    ),
+    pytest.param(
+        _call("send", (*_recipients(40), 46700000000), "Hi"),
+        "to[40]",
+        "non-empty string",
+        id="send-long-tuple-int-number",
+    ),
+    pytest.param(
+        _call("send", [*_recipients(999), None], "Hi"), "to[999]", None, id="send-long-list-none"
+    ),
+    pytest.param(
+        _call("send", TextRequest(to=[NUM1], body="Hi"), from_="Acme"),
+        "from_",
+        "not both",
+        id="send-struct-and-keyword",
+    ),
+    pytest.param(
+        _call("send", TextRequest(to=[NUM1], body="Hi"), type="mt_binary"),
+        "type",
+        "not both",
+        id="send-struct-and-type",
+    ),
+    pytest.param(
+        _call("replace", BATCH_ID, TextRequest(to=[NUM1], body="Hi"), client_reference="r"),
+        "client_reference",
+        "not both",
+        id="replace-struct-and-keyword",
+    ),
     pytest.param(_call("send", [NUM1], "x" * 2001), "body", "2000", id="send-2001-chars"),
     pytest.param(
         _call("send", TextRequest(to=[NUM1], body="x" * 2001)),
@@ -863,6 +897,30 @@ async def test_validation_before_network(
         assert in_message in str(info.value)
     assert info.value.attempts == 0
     assert server.requests == []
+
+
+@pytest.mark.parametrize("method", ["send", "dry_run"])
+async def test_unknown_keyword_is_a_type_error(
+    server: RecordingServer, sms: AsyncSmsClient, method: str
+) -> None:
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'form_'"):
+        await getattr(sms.batches, method)([NUM1], "Hi", form_="Acme")
+    assert server.requests == []
+
+
+async def test_long_recipient_lists_are_sent_whole_and_in_order(
+    server: RecordingServer, sms: AsyncSmsClient
+) -> None:
+    """Tuples, str subclasses and long lists all arrive as a plain JSON list, in order."""
+
+    class Number(str):
+        pass
+
+    for size in (1, 1000):
+        numbers = _recipients(size)
+        server.respond(201, text_batch())
+        await sms.batches.send(tuple(Number(n) for n in numbers), "Hi")
+        assert server.last.json["to"] == numbers
 
 
 def test_request_structs_encode_without_nulls() -> None:

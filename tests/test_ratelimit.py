@@ -399,3 +399,50 @@ async def test_bad_limits_are_validation_errors(
     with pytest.raises(SinchValidationError) as caught:
         sim.client(**{name: value})
     assert caught.value.field == name
+
+
+class _Clock:
+    """A loop stand-in whose ``time()`` the test sets."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_pacer_try_take_follows_the_grid_and_the_window_log(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lock-free fast path takes a slot only when the slow path would not wait."""
+    from sinch_async import _ratelimit
+
+    clock = _Clock()
+    monkeypatch.setattr(_ratelimit.asyncio, "get_running_loop", lambda: clock)
+    pacer = _ratelimit._Pacer(4.0)  # slots 0.25 s apart; window log of 4
+    assert pacer.try_take()  # idle: starts at once (t=100)
+    assert not pacer.try_take()  # the next slot is 0.25 s away
+    clock.now = 100.45  # a late start, still on the slot of 100.25
+    assert pacer.try_take()
+    for now in (100.5, 100.75, 101.0):  # the grid does not move for the late one
+        clock.now = now
+        assert pacer.try_take()
+    clock.now = 101.25  # a slot on the grid, but the start at 100.45 was < 1 s ago
+    assert not pacer.try_take()
+    clock.now = 101.45
+    assert pacer.try_take()
+    clock.now += 10.0  # idle: no catching up on the unused slots
+    assert pacer.try_take()
+    assert not pacer.try_take()
+
+
+def test_limiter_try_acquire_defers_to_acquire_when_a_limit_applies() -> None:
+    free = RateLimiter()
+    assert free.try_acquire(1000)
+    weighted = RateLimiter(messages_per_second=100)
+    assert not weighted.try_acquire(5)  # the message bucket is awaited in acquire()
+    assert weighted.try_acquire(0)  # a call carrying no messages is not weighed
+    cooling = RateLimiter()
+    cooling.on_rate_limited(30.0)
+    assert not cooling.try_acquire()
+    assert cooling.current_request_rate is not None  # the first 429 set a throttle

@@ -18,6 +18,7 @@ from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse
 from sinch_async._validate import (
+    MAX_BODY_CHARS,
     MAX_UPDATE_RECIPIENTS,
     check_recipients,
     check_send_request,
@@ -79,11 +80,22 @@ def _build_send_request(
     type: str,
     fields: dict[str, Any],
 ) -> SendRequest:
+    """A validated request struct from keyword fields (timestamps in UTC)."""
     recipients = check_recipients(
         to, hint=" per batch; use sms.batches.fan_out() to send to more recipients"
     )
     if body is None:
         raise SinchValidationError("body", "is required")
+    if not fields and type == "mt_text" and isinstance(body, str) and len(body) <= MAX_BODY_CHARS:
+        return TextRequest(to=recipients, body=body)  # the common case, nothing else to check
+    request = _build_checked(recipients, body, type, fields)
+    check_send_request(request, recipients_checked=True)
+    return request
+
+
+def _build_checked(
+    recipients: list[str], body: str | MediaBody, type: str, fields: dict[str, Any]
+) -> SendRequest:
     values = {name: value for name, value in fields.items() if value is not None}
     for name in ("send_at", "expire_at"):
         if name in values:
@@ -135,6 +147,31 @@ _SEND_FIELDS = (
     "strict_validation",
 )
 
+_SEND_FIELD_NAMES = frozenset(_SEND_FIELDS)
+
+
+def _request_from(
+    to: Any, body: Any, type: str, fields: dict[str, Any], method: str
+) -> SendRequest:
+    """The request struct for send/dry_run/replace, from a struct or from keyword fields."""
+    if fields:
+        unknown = fields.keys() - _SEND_FIELD_NAMES
+        if unknown:
+            raise TypeError(f"{method}() got an unexpected keyword argument {min(unknown)!r}")
+    if isinstance(to, (TextRequest, BinaryRequest, MediaRequest)):
+        given = [name for name, value in fields.items() if value is not None]
+        if type != "mt_text":
+            given.insert(0, "type")
+        if body is not None:
+            given.insert(0, "body")
+        if given:
+            raise SinchValidationError(
+                given[0], "give either a request struct or keyword fields, not both"
+            )
+        return to
+    return _build_send_request(to, body, type, fields)
+
+
 _FAN_OUT_FIELDS = frozenset(
     {
         "delivery_report",
@@ -170,10 +207,13 @@ class Batches:
     def _prepared(
         self, method: str, path: str, request: SendRequest, *, built: bool = False
     ) -> Coroutine[Any, Any, RawResponse]:
-        """Validate a send/replace request and return the coroutine that performs it."""
-        check_send_request(request, recipients_checked=built)
+        """Validate a send/replace request and return the coroutine that performs it.
+
+        ``built``: made by :func:`_build_send_request`, so already checked and in UTC.
+        """
         if not built:
-            request = _in_utc(request)  # keyword sends are built in UTC already
+            check_send_request(request)
+            request = _in_utc(request)
         client = self._client
         reconcile = None
         if method == "POST":
@@ -254,22 +294,8 @@ class Batches:
         to: Sequence[str] | str | SendRequest,
         body: str | MediaBody | None = None,
         *,
-        from_: str | None = None,
         type: str = "mt_text",
-        udh: str | None = None,
-        parameters: Parameters | None = None,
-        delivery_report: str | None = None,
-        send_at: datetime | None = None,
-        expire_at: datetime | None = None,
-        callback_url: str | None = None,
-        client_reference: str | None = None,
-        feedback_enabled: bool | None = None,
-        flash_message: bool | None = None,
-        truncate_concat: bool | None = None,
-        max_number_of_message_parts: int | None = None,
-        from_ton: int | None = None,
-        from_npi: int | None = None,
-        strict_validation: bool | None = None,
+        **fields: Any,
     ) -> Batch:
         """Send a batch (``POST /batches``): one message to 1..1000 numbers or group IDs.
 
@@ -280,20 +306,9 @@ class Batches:
         :class:`TextRequest`, :class:`BinaryRequest` or :class:`MediaRequest`.
         Returns the created batch.
         """
-        request = self._request_from(to, body, type, locals())
+        request = _request_from(to, body, type, fields, "send")
         response = await self._prepared("POST", "/batches", request, built=request is not to)
         return self._batch(response, "POST", "/batches")
-
-    @staticmethod
-    def _request_from(to: Any, body: Any, type: str, given: dict[str, Any]) -> SendRequest:
-        if isinstance(to, (TextRequest, BinaryRequest, MediaRequest)):
-            if body is not None:
-                raise SinchValidationError(
-                    "body", "give either a request struct or keyword fields, not both"
-                )
-            return to
-        fields = {name: given[name] for name in _SEND_FIELDS if given[name] is not None}
-        return _build_send_request(to, body, type, fields)
 
     def list(
         self,
@@ -368,29 +383,15 @@ class Batches:
         *,
         per_recipient: bool | None = None,
         number_of_recipients: int | None = None,
-        from_: str | None = None,
         type: str = "mt_text",
-        udh: str | None = None,
-        parameters: Parameters | None = None,
-        delivery_report: str | None = None,
-        send_at: datetime | None = None,
-        expire_at: datetime | None = None,
-        callback_url: str | None = None,
-        client_reference: str | None = None,
-        feedback_enabled: bool | None = None,
-        flash_message: bool | None = None,
-        truncate_concat: bool | None = None,
-        max_number_of_message_parts: int | None = None,
-        from_ton: int | None = None,
-        from_npi: int | None = None,
-        strict_validation: bool | None = None,
+        **fields: Any,
     ) -> DryRunResult:
         """Count recipients and message parts without sending (``POST /batches/dry_run``).
 
         ``per_recipient=True`` adds per-recipient details (body, parts, encoding)
         for up to ``number_of_recipients`` (1..1000, Sinch's default 100) recipients.
         """
-        request = self._request_from(to, body, type, locals())
+        request = _request_from(to, body, type, fields, "dry_run")
         check_send_request(request)
         params: list[tuple[str, str]] = []
         if per_recipient is not None:
@@ -537,30 +538,15 @@ class Batches:
         to: Sequence[str] | str | SendRequest,
         body: str | MediaBody | None = None,
         *,
-        from_: str | None = None,
         type: str = "mt_text",
-        udh: str | None = None,
-        parameters: Parameters | None = None,
-        delivery_report: str | None = None,
-        send_at: datetime | None = None,
-        expire_at: datetime | None = None,
-        callback_url: str | None = None,
-        client_reference: str | None = None,
-        feedback_enabled: bool | None = None,
-        flash_message: bool | None = None,
-        truncate_concat: bool | None = None,
-        max_number_of_message_parts: int | None = None,
-        from_ton: int | None = None,
-        from_npi: int | None = None,
-        strict_validation: bool | None = None,
+        **fields: Any,
     ) -> Batch:
         """Replace a batch that is not yet dispatched with a new one (``PUT /batches/{id}``).
 
         Takes the same fields as :meth:`send` (or one request struct).
         """
         path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
-        given = locals()
-        request = self._request_from(to, body, type, given)
+        request = _request_from(to, body, type, fields, "replace")
         response = await self._prepared("PUT", path, request, built=request is not to)
         return self._batch(response, "PUT", path)
 
