@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import BytesPayload
 from tenacity import RetryCallState
 from yarl import URL
 
@@ -44,7 +45,6 @@ from sinch_async.errors import (
 __all__ = ["Hooks", "Reconcile", "RequestCore"]
 
 _JSON = "application/json"
-_BODY_HEADERS = {"Content-Type": _JSON}
 
 Reconcile = Callable[[], Awaitable[RawResponse | None]]
 """Looks up whether an ambiguous send was applied; returns the created item or None."""
@@ -93,12 +93,13 @@ class RequestCore:
         self._urls: dict[str, URL] = {}
         self._auth_value: str | None = None
         self._headers_get: dict[str, str] = {}
-        self._headers_body: dict[str, str] = {}
 
-    def _headers(self, auth_value: str, has_body: bool) -> dict[str, str] | None:
+    def _headers(self, auth_value: str) -> dict[str, str] | None:
+        """Per-request headers (Content-Type comes with the body: see :func:`_payload`)."""
         if auth_value is self.session_auth:
-            # The client's own session already sends Authorization, Accept and User-Agent.
-            return _BODY_HEADERS if has_body else None
+            # The client's own session already sends Authorization, Accept and User-Agent:
+            # no per-request headers, which aiohttp would have to merge on every call.
+            return None
         if auth_value is not self._auth_value:
             self._auth_value = auth_value
             self._headers_get = {
@@ -106,8 +107,7 @@ class RequestCore:
                 "Accept": _JSON,
                 "User-Agent": self.user_agent,
             }
-            self._headers_body = {**self._headers_get, "Content-Type": _JSON}
-        return self._headers_body if has_body else self._headers_get
+        return self._headers_get
 
     def _url(self, path: str) -> URL:
         url = self._urls.get(path)
@@ -362,8 +362,8 @@ class _Call:
                     method,
                     url,
                     params=params,
-                    data=body,
-                    headers=core._headers(auth_value, body is not None),
+                    data=None if body is None else BytesPayload(body, content_type=_JSON),
+                    headers=core._headers(auth_value),
                 )
                 if (
                     response.status == 401
@@ -377,8 +377,8 @@ class _Call:
                         method,
                         url,
                         params=params,
-                        data=body,
-                        headers=core._headers(auth_value, body is not None),
+                        data=None if body is None else BytesPayload(body, content_type=_JSON),
+                        headers=core._headers(auth_value),
                     )
                 elapsed = time.monotonic() - sent_at
             finally:

@@ -10,7 +10,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiolimiter import AsyncLimiter
@@ -59,10 +59,15 @@ class _Pacer:
     a late wake-up does not push later slots back, and a log of the last
     ``rate`` actual starts keeps any sliding one-second window at or below
     ``rate`` even when wake-ups jitter. Waiters are served in arrival order.
+
+    Time is ``time.monotonic()``, not ``loop.time()``: uvloop's loop time stands
+    still during one loop iteration, so every request after the first in an
+    iteration would look too early and wait a whole iteration for its slot.
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
+        self._clock = clock
         self._interval = 1.0 / rate
         self._next = 0.0
         # The window log is only needed where one-second windows are short enough to
@@ -94,7 +99,7 @@ class _Pacer:
         """
         if self._lock.locked():
             return False
-        now = asyncio.get_running_loop().time()
+        now = self._clock()
         target = self._next
         if now > target + self._interval:
             target = now  # idle: no catching up on unused slots
@@ -111,14 +116,15 @@ class _Pacer:
     async def acquire(self) -> None:
         if self.try_take():
             return
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         async with self._lock:
-            now = loop.time()
+            now = clock()
             target = self._target(now)
-            delay = target - now
-            if delay > 0:
-                await asyncio.sleep(delay)
-                now = loop.time()
+            # A timer may fire a little early by this clock (uvloop schedules from its
+            # cached loop time): sleep again until the slot has really come.
+            while now < target:
+                await asyncio.sleep(target - now)
+                now = clock()
             self._take(target, now)
 
 

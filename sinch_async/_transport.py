@@ -137,7 +137,7 @@ class Transport:
         url: str | URL,
         *,
         params: Any = None,
-        data: bytes | None = None,
+        data: bytes | aiohttp.Payload | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
     ) -> RawResponse:

@@ -402,24 +402,21 @@ async def test_bad_limits_are_validation_errors(
 
 
 class _Clock:
-    """A loop stand-in whose ``time()`` the test sets."""
+    """A settable clock."""
 
     def __init__(self) -> None:
         self.now = 100.0
 
-    def time(self) -> float:
+    def __call__(self) -> float:
         return self.now
 
 
-def test_pacer_try_take_follows_the_grid_and_the_window_log(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_pacer_try_take_follows_the_grid_and_the_window_log() -> None:
     """The lock-free fast path takes a slot only when the slow path would not wait."""
     from sinch_async import _ratelimit
 
     clock = _Clock()
-    monkeypatch.setattr(_ratelimit.asyncio, "get_running_loop", lambda: clock)
-    pacer = _ratelimit._Pacer(4.0)  # slots 0.25 s apart; window log of 4
+    pacer = _ratelimit._Pacer(4.0, clock)  # slots 0.25 s apart; window log of 4
     assert pacer.try_take()  # idle: starts at once (t=100)
     assert not pacer.try_take()  # the next slot is 0.25 s away
     clock.now = 100.45  # a late start, still on the slot of 100.25
@@ -446,3 +443,48 @@ def test_limiter_try_acquire_defers_to_acquire_when_a_limit_applies() -> None:
     cooling.on_rate_limited(30.0)
     assert not cooling.try_acquire()
     assert cooling.current_request_rate is not None  # the first 429 set a throttle
+
+
+def test_pacer_in_one_loop_iteration_does_not_wait_for_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Starts inside one loop iteration must not queue when the rate leaves room.
+
+    uvloop's ``loop.time()`` stands still during an iteration; a pacer reading it
+    sent every request after the first through a timer (one loop iteration each).
+    """
+    from sinch_async import _ratelimit
+
+    class FrozenLoop:  # uvloop-like: the loop's time does not move within an iteration
+        def time(self) -> float:
+            return 100.0
+
+    monkeypatch.setattr(_ratelimit.asyncio, "get_running_loop", FrozenLoop)
+    pacer = _ratelimit._Pacer(1_000_000.0)
+    taken = 0
+    for _ in range(50):
+        until = time.monotonic() + 20e-6  # 20 µs of work per request: 20 slots
+        while time.monotonic() < until:
+            pass
+        taken += pacer.try_take()
+    assert taken == 50
+
+
+async def test_pacer_sleeps_again_when_a_timer_fires_early(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sinch_async import _ratelimit
+
+    clock = _Clock()
+    pacer = _ratelimit._Pacer(2.0, clock)
+    assert pacer.try_take()  # the next slot is at 100.5
+    sleeps: list[float] = []
+
+    async def early_sleep(delay: float) -> None:
+        sleeps.append(delay)
+        clock.now += delay * 0.5 if len(sleeps) == 1 else delay  # the first wake-up is early
+
+    monkeypatch.setattr(_ratelimit.asyncio, "sleep", early_sleep)
+    await pacer.acquire()
+    assert clock.now >= 100.5
+    assert len(sleeps) == 2
