@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -357,66 +358,162 @@ def _codec_cost(repeats: int) -> tuple[float, float]:
     return enc * 1e6, dec * 1e6
 
 
-async def client_section(smoke: bool) -> str:
+def _reset_peak_rss() -> None:
+    """Start a new peak-RSS measurement (Linux: writing 5 to clear_refs resets VmHWM)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS since the last reset (or since the start, where it cannot be reset)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
-    n = 500 if smoke else 5000
-    repeats = 1 if smoke else 5
-    big_n = 5 if smoke else 50
-    list_total = 10_000
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class _Side:
+    """One side's measurements, one entry per round."""
+
+    rps: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+    peak_mb: list[float] = field(default_factory=list)
+    big: list[float] = field(default_factory=list)
+    listing: list[float] = field(default_factory=list)
+
+
+async def _round(kind: str, url: str, n: int, big_n: int, list_total: int, side: _Side) -> None:
+    small_body = msgspec_json({"to": ["+15550000001"], "body": "Hello from the benchmark"})
     big_to = [f"+1555{i:07d}" for i in range(1000)]
     big_body = msgspec_json({"to": big_to, "body": "Hello from the benchmark"})
-    small_body = msgspec_json({"to": ["+15550000001"], "body": "Hello from the benchmark"})
-    rows: dict[str, list[tuple[float, float]]] = {"raw": [], "client": []}
-    big: dict[str, list[float]] = {"raw": [], "client": []}
-    listing: dict[str, list[float]] = {"raw": [], "client": []}
+    _reset_peak_rss()
+    if kind == "raw":
+        elapsed, cpu = await _raw_sends(url, n, 64, small_body)
+    else:
+        elapsed, cpu = await _client_sends(url, n, 64, ["+15550000001"])
+    side.peak_mb.append(_peak_rss_mb())
+    side.rps.append(n / elapsed)
+    side.cpu_us.append(cpu / n * 1e6)
+    if kind == "raw":
+        elapsed, _cpu = await _raw_sends(url, big_n, 8, big_body)
+        side.listing.append(list_total / await _raw_list(url, list_total))
+    else:
+        elapsed, _cpu = await _client_sends(url, big_n, 8, big_to)
+        side.listing.append(list_total / await _client_list(url, list_total))
+    side.big.append(big_n * 1000 / elapsed)
+
+
+def _paired(client: list[float], raw: list[float]) -> float:
+    """The median of the per-round ratios: each round's two sides ran back to back."""
+    return statistics.median(c / r for c, r in zip(client, raw, strict=True))
+
+
+async def client_section(smoke: bool) -> str:
+    n = 500 if smoke else 5000
+    rounds = 1 if smoke else 9
+    big_n = 5 if smoke else 50
+    list_total = 10_000
+    raw, client = _Side(), _Side()
     with fast_server_process() as server:
-        for _ in range(repeats):
-            # alternate the order so that neither side always runs on a warmer machine
-            for kind in ("raw", "client") if _ % 2 == 0 else ("client", "raw"):
-                if kind == "raw":
-                    rows[kind].append(await _raw_sends(server.url, n, 64, small_body))
-                    elapsed, _cpu = await _raw_sends(server.url, big_n, 8, big_body)
-                    listing[kind].append(await _raw_list(server.url, list_total))
-                else:
-                    rows[kind].append(await _client_sends(server.url, n, 64, ["+15550000001"]))
-                    elapsed, _cpu = await _client_sends(server.url, big_n, 8, big_to)
-                    listing[kind].append(await _client_list(server.url, list_total))
-                big[kind].append(big_n * 1000 / elapsed)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    def med(values: list[float]) -> float:
-        return statistics.median(values)
-
-    raw_rps = med([n / e for e, _ in rows["raw"]])
-    cli_rps = med([n / e for e, _ in rows["client"]])
-    raw_cpu = med([c / n * 1e6 for _, c in rows["raw"]])
-    cli_cpu = med([c / n * 1e6 for _, c in rows["client"]])
-    raw_big, cli_big = med(big["raw"]), med(big["client"])
-    raw_list = med([list_total / t for t in listing["raw"]])
-    cli_list = med([list_total / t for t in listing["client"]])
+        for index in range(rounds):
+            # Alternate the order so that neither side always runs on a warmer machine.
+            order = ("raw", "client") if index % 2 == 0 else ("client", "raw")
+            for kind in order:
+                side = raw if kind == "raw" else client
+                await _round(kind, server.url, n, big_n, list_total, side)
+        sdk = await _sdk_reference(server.url, 100 if smoke else 2000)
+    med = statistics.median
     enc, dec = _codec_cost(50 if smoke else 500)
     loop_name = type(asyncio.get_running_loop()).__module__.split(".")[0]
-    return "\n".join(
-        [
-            f"sinch_async (retry on, rate limiter configured high enough not to bind) vs raw "
-            f"aiohttp, same run, median of {repeats}, event loop: {loop_name}",
-            "",
-            "| measurement | raw aiohttp | sinch_async | ratio |",
-            "|---|---:|---:|---:|",
-            f"| {n:,} single-recipient sends, 64 concurrent | {raw_rps:,.0f}/s | {cli_rps:,.0f}/s "
-            f"| {cli_rps / raw_rps:.2f} |",
-            f"| client CPU per send | {raw_cpu:,.0f} µs | {cli_cpu:,.0f} µs "
-            f"| {cli_cpu / raw_cpu:.2f} |",
-            f"| {big_n} sends of 1000 recipients | {raw_big:,.0f} recipients/s "
-            f"| {cli_big:,.0f} recipients/s | {cli_big / raw_big:.2f} |",
-            f"| listing {list_total:,} batches, 100 per page | {raw_list:,.0f} items/s "
-            f"| {cli_list:,.0f} items/s | {cli_list / raw_list:.2f} |",
-            "",
-            f"Peak RSS of the benchmark process: {peak:.0f} MB. Encoding a 1000-recipient "
-            f"batch with parameters: {enc:,.0f} µs; decoding its response: {dec:,.0f} µs.",
-        ]
+    lines = [
+        f"sinch_async (retry on, rate limiter configured high enough not to bind) vs raw "
+        f"aiohttp, event loop: {loop_name}. {rounds} rounds, each running both sides back to "
+        "back (order alternating); figures are medians over the rounds, ratios the median of "
+        "the per-round ratios.",
+        "",
+        "| measurement | raw aiohttp | sinch_async | ratio |",
+        "|---|---:|---:|---:|",
+        f"| {n:,} single-recipient sends, 64 concurrent | {med(raw.rps):,.0f}/s "
+        f"| {med(client.rps):,.0f}/s | {_paired(client.rps, raw.rps):.2f} |",
+        f"| client CPU per send | {med(raw.cpu_us):,.0f} µs | {med(client.cpu_us):,.0f} µs "
+        f"| {_paired(client.cpu_us, raw.cpu_us):.2f} |",
+        f"| peak RSS of the process during those sends | {med(raw.peak_mb):.0f} MB "
+        f"| {med(client.peak_mb):.0f} MB | {_paired(client.peak_mb, raw.peak_mb):.2f} |",
+        f"| {big_n} sends of 1000 recipients, 8 concurrent | {med(raw.big) / 1e6:.1f} M "
+        f"recipients/s | {med(client.big) / 1e6:.1f} M recipients/s "
+        f"| {_paired(client.big, raw.big):.2f} |",
+        f"| listing {list_total:,} batches, 100 per page | {med(raw.listing):,.0f} items/s "
+        f"| {med(client.listing):,.0f} items/s | {_paired(client.listing, raw.listing):.2f} |",
+        "",
+        f"Encoding a 1000-recipient batch with per-recipient parameters: {enc:,.0f} µs; "
+        f"decoding its response: {dec:,.0f} µs.",
+    ]
+    if sdk is None:
+        lines.append(
+            "The official `sinch` SDK is not installed (`pip install sinch`): no reference row."
+        )
+    else:
+        rps, cpu_us, version = sdk
+        lines.append(
+            f"Reference: the official `sinch` SDK {version} (sync; 64 threads, the same server): "
+            f"{rps:,.0f} sends/s ({rps / med(raw.rps):.2f} of raw aiohttp), {cpu_us:,.0f} µs "
+            "of client CPU per send."
+        )
+    return "\n".join(lines)
+
+
+async def _sdk_reference(url: str, n: int) -> tuple[float, float, str] | None:
+    """The official SDK's sends/s and CPU per send, in a child process, if it is installed."""
+    import importlib.util
+    import json
+
+    if importlib.util.find_spec("sinch") is None:
+        return None
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--sdk-child", url, str(n), stdout=asyncio.subprocess.PIPE
     )
+    stdout, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"the sinch SDK run failed with exit code {child.returncode}")
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    return result["rps"], result["cpu_us"], result["version"]
+
+
+def sdk_child(url: str, n: int) -> None:
+    """Single-recipient sends with the official sync SDK from 64 threads."""
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    from importlib.metadata import version
+
+    from sinch import SinchClient  # type: ignore[import-not-found, unused-ignore]
+
+    sdk = SinchClient(service_plan_id=PLAN, sms_api_token=TOKEN, sms_region="us")
+    sdk.configuration.sms_origin_with_service_plan_id = url
+
+    def one(_: int) -> None:
+        sdk.sms.batches.send_sms(
+            to=["+15550000001"], from_="Bench", body="Hello from the benchmark"
+        )
+
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(one, range(200)))  # warm-up: connections
+        cpu = time.process_time()
+        started = time.perf_counter()
+        list(pool.map(one, range(n)))
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    result = {"rps": n / elapsed, "cpu_us": cpu / n * 1e6, "version": version("sinch")}
+    print(json.dumps(result))
 
 
 def msgspec_json(value: object) -> bytes:
@@ -483,6 +580,9 @@ if __name__ == "__main__":
         import uvloop
 
         print(uvloop.run(client_section(sys.argv[2] == "smoke")))
+        sys.exit(0)
+    if len(sys.argv) == 4 and sys.argv[1] == "--sdk-child":
+        sdk_child(sys.argv[2], int(sys.argv[3]))
         sys.exit(0)
     if len(sys.argv) == 4 and sys.argv[1] == "--fanout-child":
         asyncio.run(fanout_child(int(sys.argv[2]), sys.argv[3]))

@@ -354,7 +354,7 @@ class _Call:
             if semaphore is not None:
                 await semaphore.acquire()
             try:
-                if limiter.cooling_down:
+                if limiter._cooldown_until > 0.0 and limiter.cooling_down:
                     await limiter.wait_cooldown()
                 sent_at = time.monotonic()
                 self.sent += 1
@@ -363,7 +363,7 @@ class _Call:
                     url,
                     params=params,
                     data=None if body is None else BytesPayload(body, content_type=_JSON),
-                    headers=core._headers(auth_value),
+                    headers=None if auth_value is core.session_auth else core._headers(auth_value),
                 )
                 if (
                     response.status == 401
@@ -391,7 +391,8 @@ class _Call:
                 )
             status = response.status
             if status < 400:
-                limiter.on_success()
+                if limiter._throttle is not None:
+                    limiter.on_success()
                 return response
             error = api_error(
                 status, method=method, path=url.path, body=response.body, headers=response.headers

@@ -56,7 +56,7 @@ def check_recipients(
     """A non-empty list of non-empty strings, at most ``maximum`` long."""
     if isinstance(to, str):
         to = [to]
-    if not isinstance(to, Sequence):
+    elif type(to) is not list and not isinstance(to, Sequence):  # (the ABC check is slow)
         raise SinchValidationError(
             field, f"must be a list of phone numbers or group IDs, got {type(to).__name__}"
         )

@@ -341,6 +341,18 @@ class AsyncSmsClient(BaseClient):
         path: str,
     ) -> Any:
         try:
+            return decoder_for(tp).decode(response.body)  # the common case: a known type
+        except msgspec.ValidationError:
+            pass  # perhaps a type that is newer than this client: see below
+        except msgspec.DecodeError as exc:
+            raise ResponseDecodeError(
+                f"unexpected response body: {exc}",
+                status=response.status,
+                body=response.body,
+                method=method,
+                path=path,
+            ) from None
+        try:
             return decode_with_fallback(response.body, tp, known, fallback)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ResponseDecodeError(
