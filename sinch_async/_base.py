@@ -8,9 +8,13 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
+import msgspec
+
+from sinch_async._codec import decoder_for
 from sinch_async._core import Hooks, Reconcile, RequestCore
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse, Transport
+from sinch_async.errors import ResponseDecodeError
 
 __all__ = ["DEFAULT", "BaseClient", "DefaultType"]
 
@@ -24,6 +28,19 @@ class DefaultType(enum.Enum):
 DEFAULT = DefaultType.DEFAULT
 
 C = TypeVar("C", bound="BaseClient")
+
+
+def decode_error(
+    response: RawResponse, exc: msgspec.DecodeError, method: str, path: str
+) -> ResponseDecodeError:
+    """The error for a response body that does not decode as the expected type."""
+    return ResponseDecodeError(
+        f"unexpected response body: {exc}",
+        status=response.status,
+        body=response.body,
+        method=method,
+        path=path,
+    )
 
 
 class BaseClient:
@@ -104,3 +121,11 @@ class BaseClient:
             reconcile=reconcile,
             record=record,
         )
+
+    @staticmethod
+    def _decode(response: RawResponse, tp: Any, method: str, path: str) -> Any:
+        """The response body decoded as ``tp`` (:class:`ResponseDecodeError` if it is not one)."""
+        try:
+            return decoder_for(tp).decode(response.body)
+        except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)
+            raise decode_error(response, exc, method, path) from None

@@ -13,13 +13,13 @@ import msgspec
 
 from sinch_async import _config
 from sinch_async._auth import TOKEN_RETRY, Auth, OAuth2TokenProvider, StaticTokenAuth
-from sinch_async._base import DEFAULT, BaseClient, DefaultType
+from sinch_async._base import DEFAULT, BaseClient, DefaultType, decode_error
 from sinch_async._codec import decode_with_fallback, decoder_for
 from sinch_async._core import HookFn, Hooks, RequestCore
 from sinch_async._ratelimit import RateLimiter
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import RawResponse, Transport, make_timeout
-from sinch_async.errors import ResponseDecodeError, SinchValidationError
+from sinch_async.errors import SinchValidationError
 from sinch_async.resources.batches import Batches
 from sinch_async.resources.delivery_reports import DeliveryReports
 from sinch_async.resources.groups import Groups
@@ -319,18 +319,6 @@ class AsyncSmsClient(BaseClient):
         view.inbounds = Inbounds(view)
         return view
 
-    def _decode(self, response: RawResponse, tp: type[T] | Any, method: str, path: str) -> Any:
-        try:
-            return decoder_for(tp).decode(response.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ResponseDecodeError(
-                f"unexpected response body: {exc}",
-                status=response.status,
-                body=response.body,
-                method=method,
-                path=path,
-            ) from None
-
     def _decode_union(
         self,
         response: RawResponse,
@@ -345,20 +333,8 @@ class AsyncSmsClient(BaseClient):
         except msgspec.ValidationError:
             pass  # perhaps a type that is newer than this client: see below
         except msgspec.DecodeError as exc:
-            raise ResponseDecodeError(
-                f"unexpected response body: {exc}",
-                status=response.status,
-                body=response.body,
-                method=method,
-                path=path,
-            ) from None
+            raise decode_error(response, exc, method, path) from None
         try:
             return decode_with_fallback(response.body, tp, known, fallback)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ResponseDecodeError(
-                f"unexpected response body: {exc}",
-                status=response.status,
-                body=response.body,
-                method=method,
-                path=path,
-            ) from None
+        except msgspec.DecodeError as exc:
+            raise decode_error(response, exc, method, path) from None

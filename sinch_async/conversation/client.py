@@ -19,7 +19,7 @@ from msgspec import UNSET
 from sinch_async import _config
 from sinch_async._auth import TOKEN_RETRY, OAuth2TokenProvider
 from sinch_async._base import DEFAULT, BaseClient, DefaultType
-from sinch_async._codec import decoder_for, encode, json_decode
+from sinch_async._codec import encode, json_decode
 from sinch_async._core import HookFn, Hooks, Reconcile, RequestCore
 from sinch_async._ratelimit import RateLimiter
 from sinch_async._retry import Idempotency, RetryPolicy
@@ -302,19 +302,6 @@ class AsyncConversationBatchClient(BaseClient):
         return view
 
     # --- requests ----------------------------------------------------------------------------
-
-    @staticmethod
-    def _decode(response: RawResponse, tp: Any, method: str, path: str) -> Any:
-        try:
-            return decoder_for(tp).decode(response.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ResponseDecodeError(
-                f"unexpected response body: {exc}",
-                status=response.status,
-                body=response.body,
-                method=method,
-                path=path,
-            ) from None
 
     def build_send_request(
         self,
