@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -44,6 +45,7 @@ from sinch_async.webhooks import (
     UnknownCallback,
     WebhookError,
     WebhookEvent,
+    _signature,
     compute_signature,
     event_key,
     handle_webhook,
@@ -916,15 +918,25 @@ async def test_receiver_answers_401_on_a_wrong_secret(make_receiver: MakeReceive
 
 @pytest.mark.parametrize("offset", [-301, 301, -86400])
 async def test_receiver_answers_401_on_a_stale_timestamp(
-    make_receiver: MakeReceiver, offset: int
+    make_receiver: MakeReceiver, monkeypatch: pytest.MonkeyPatch, offset: int
 ) -> None:
+    # Freeze the clock the signature check reads: with the real clock, int(time.time()) + 301
+    # truncates the fraction of a second, so once it (plus the time to the check) reached 1 s
+    # the timestamp was only 300 s ahead, inside the window, and the receiver answered 200.
+    now = float(int(time.time()))
+    monkeypatch.setattr(_signature, "time", SimpleNamespace(time=lambda: now))
     receiver = await make_receiver()
     body = mo_text()
-    headers = signed(body, timestamp=int(time.time()) + offset)
+    headers = signed(body, timestamp=int(now) + offset)
     assert await receiver.post(body, headers) == (
         401,
         {"error": "invalid_signature", "reason": "stale_timestamp"},
     )
+    assert receiver.events == []
+    # the edge of the window on the same side is still accepted
+    edge = 300 if offset > 0 else -300
+    assert (await receiver.post(body, signed(body, timestamp=int(now) + edge)))[0] == 200
+    assert len(receiver.events) == 1
 
 
 async def test_receiver_answers_401_on_a_replayed_nonce(make_receiver: MakeReceiver) -> None:
