@@ -32,7 +32,7 @@ from sinch_async._retry import (
     is_ambiguous,
     logger,
 )
-from sinch_async._transport import RawResponse, Transport
+from sinch_async._transport import WIRE_ERRORS, RawResponse, Transport, wire_error
 from sinch_async.errors import (
     AmbiguousSendError,
     ClientClosedError,
@@ -118,7 +118,7 @@ class RequestCore:
             self._urls[path] = url
         return url
 
-    async def request(
+    def request(
         self,
         method: str,
         path: str,
@@ -132,15 +132,14 @@ class RequestCore:
         request_obj: object = None,
         reconcile: Reconcile | None = None,
         record: bool = True,
-    ) -> RawResponse:
+    ) -> Coroutine[Any, Any, RawResponse]:
         """One API call, with retries per ``policy`` (``None``: a single attempt).
 
-        The first attempt runs without the retry machinery (most calls succeed at
-        once); only a retryable failure builds a fresh tenacity ``AsyncRetrying``
-        for the attempts that follow.
+        Returns the coroutine of the call's first attempt, which is the whole call
+        when it succeeds (most do): no wrapper frame. Only a failure goes on to
+        :meth:`_Call._failed`, which reconciles an ambiguous send and builds a fresh
+        tenacity ``AsyncRetrying`` for the attempts that follow.
         """
-        if self.transport.closed:
-            raise ClientClosedError("the client is closed; create a new client")
         call = _Call(
             self,
             method,
@@ -154,29 +153,9 @@ class RequestCore:
             messages,
             request_obj,
             reconcile,
+            record,
         )
-        try:
-            try:
-                response = await call.attempt()
-            except SinchError as first:
-                if policy is None or not policy.is_retryable(first, idempotency):
-                    raise
-                response = await self._retry(call, first)
-        except NotApplied as wrapped:
-            wrapped.cause.attempts = call.sent
-            raise wrapped.cause from None
-        except SinchError as exc:
-            exc.attempts = call.sent
-            raise
-        if record:
-            info = current_call_info()
-            if info is not None:
-                info.status = response.status
-                info.headers = response.headers
-                info.attempts = call.sent
-                info.reconciled = call.reconciled
-                info.calls += 1
-        return response
+        return call.attempt()
 
     async def _retry(self, call: _Call, first: SinchError) -> RawResponse:
         """Attempts 2..n after a retryable first failure, in a fresh ``AsyncRetrying``."""
@@ -253,7 +232,9 @@ class _Call:
         "policy",
         "reconcile",
         "reconciled",
+        "record",
         "request_obj",
+        "retrying",
         "sent",
         "started",
         "url",
@@ -273,6 +254,7 @@ class _Call:
         messages: int,
         request_obj: object,
         reconcile: Reconcile | None,
+        record: bool,
     ) -> None:
         self.core = core
         self.method = method
@@ -286,15 +268,74 @@ class _Call:
         self.messages = messages
         self.request_obj = request_obj
         self.reconcile = reconcile
+        self.record = record
+        """Report the outcome to :func:`call_info` (the client's own lookups do not)."""
         self.reconciled = False
+        self.retrying = False
+        """In the tenacity loop after a failed first attempt: failures go to tenacity."""
         self.attempts = 0
         self.sent = 0
         self.started = time.monotonic()
 
     def attempt(self) -> Coroutine[Any, Any, RawResponse]:
-        """One attempt (a plain function returning the coroutine: one frame less)."""
+        """One attempt (a plain function returning the coroutine: one frame less).
+
+        The first attempt's coroutine is the whole call: on failure it goes on to
+        :meth:`_failed`, which retries.
+        """
         self.attempts += 1
         return self._send()
+
+    def _record(self, response: RawResponse) -> None:
+        """The call's outcome for :func:`call_info`, once the whole call succeeded."""
+        info = current_call_info()
+        if info is not None:
+            info.status = response.status
+            info.headers = response.headers
+            info.attempts = self.sent
+            info.reconciled = self.reconciled
+            info.calls += 1
+
+    async def _failed(self, exc: SinchError) -> RawResponse:
+        """After a failed attempt: reconcile an ambiguous send; after the first, retry.
+
+        Within the retry loop (``retrying``) a failure is raised for tenacity to judge.
+        """
+        try:
+            policy = self.policy
+            if (
+                policy is None
+                or self.idempotency is not Idempotency.UNSAFE
+                or not is_ambiguous(exc)
+                or policy.is_retryable(exc, self.idempotency)
+            ):
+                raise exc
+            response = await self._ambiguous(exc, policy)
+        except SinchError as failure:
+            if self.retrying:
+                raise
+            return await self._retry_after(failure)
+        if self.record and not self.retrying:
+            self._record(response)
+        return response
+
+    async def _retry_after(self, first: SinchError) -> RawResponse:
+        """Attempts 2..n, when the policy retries the first failure; errors carry ``attempts``."""
+        policy = self.policy
+        try:
+            if policy is None or not policy.is_retryable(first, self.idempotency):
+                raise first
+            self.retrying = True
+            response = await self.core._retry(self, first)
+        except NotApplied as wrapped:
+            wrapped.cause.attempts = self.sent
+            raise wrapped.cause from None
+        except SinchError as exc:
+            exc.attempts = self.sent
+            raise
+        if self.record:
+            self._record(response)
+        return response
 
     async def _ambiguous(self, exc: SinchError, policy: RetryPolicy) -> RawResponse:
         method, path = self.method, self.path
@@ -337,9 +378,11 @@ class _Call:
         raise NotApplied(exc) from exc
 
     async def _send(self) -> RawResponse:
-        """Send once; an ambiguous failure of an unsafe call is reconciled or raised."""
+        """Send once; a failure goes on to :meth:`_failed`."""
+        core = self.core
+        if core.transport.closed:
+            raise ClientClosedError("the client is closed; create a new client")
         try:
-            core = self.core
             limiter = core.limiter
             if not limiter.try_acquire(self.messages):
                 await limiter.acquire(self.messages)
@@ -358,13 +401,20 @@ class _Call:
                     await limiter.wait_cooldown()
                 sent_at = time.monotonic()
                 self.sent += 1
-                response = await transport.send(
-                    method,
-                    url,
-                    params=params,
-                    data=None if body is None else BytesPayload(body, content_type=_JSON),
-                    headers=None if auth_value is core.session_auth else core._headers(auth_value),
-                )
+                # Transport.send inlined: the hot path, one coroutine frame less per attempt.
+                try:
+                    async with transport.session().request(
+                        method,
+                        url,
+                        params=params,
+                        data=None if body is None else BytesPayload(body, content_type=_JSON),
+                        headers=None
+                        if auth_value is core.session_auth
+                        else core._headers(auth_value),
+                    ) as wire:
+                        response = RawResponse(wire.status, wire.headers, await wire.read())
+                except WIRE_ERRORS as exc:
+                    raise wire_error(exc, method, url) from None
                 if (
                     response.status == 401
                     and core.oauth
@@ -393,6 +443,8 @@ class _Call:
             if status < 400:
                 if limiter._throttle is not None:
                     limiter.on_success()
+                if self.record and not self.retrying:
+                    self._record(response)
                 return response
             error = api_error(
                 status, method=method, path=url.path, body=response.body, headers=response.headers
@@ -405,12 +457,4 @@ class _Call:
                 logger.debug("%s %s -> HTTP %d", method, mask_numbers(self.path), status)
             raise error
         except SinchError as exc:
-            policy = self.policy
-            if (
-                policy is None
-                or self.idempotency is not Idempotency.UNSAFE
-                or not is_ambiguous(exc)
-                or policy.is_retryable(exc, self.idempotency)
-            ):
-                raise
-            return await self._ambiguous(exc, policy)
+            return await self._failed(exc)

@@ -22,10 +22,18 @@ from sinch_async.errors import (
     ClientClosedError,
     EventLoopMismatchError,
     SinchConnectionError,
+    SinchError,
     SinchTimeoutError,
 )
 
-__all__ = ["DEFAULT_TIMEOUT", "RawResponse", "Transport", "make_timeout"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "WIRE_ERRORS",
+    "RawResponse",
+    "Transport",
+    "make_timeout",
+    "wire_error",
+]
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60.0, connect=10.0)
 """60 s for a whole request, of which at most 10 s to connect."""
@@ -151,36 +159,9 @@ class Transport:
                     method, url, params=params, data=data, headers=headers, timeout=timeout
                 )
             async with context as response:
-                body = await response.read()
-                return RawResponse(response.status, response.headers, body)
-        except aiohttp.ClientConnectorError as exc:
-            raise SinchConnectionError(
-                f"cannot connect to {_where(url)}: {_reason(exc)}",
-                method=method,
-                path=_path(url),
-                request_sent=False,
-            ) from None
-        except _ConnectionTimeout:
-            raise SinchTimeoutError(
-                f"timed out connecting to {_where(url)}",
-                method=method,
-                path=_path(url),
-                request_sent=False,
-            ) from None
-        except asyncio.TimeoutError:
-            raise SinchTimeoutError(
-                f"timed out waiting for {method} {_path(url)}",
-                method=method,
-                path=_path(url),
-                request_sent=None,
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise SinchConnectionError(
-                f"{method} {_path(url)} failed: {_reason(exc)}",
-                method=method,
-                path=_path(url),
-                request_sent=None,
-            ) from None
+                return RawResponse(response.status, response.headers, await response.read())
+        except WIRE_ERRORS as exc:
+            raise wire_error(exc, method, url) from None
 
     async def aclose(self) -> None:
         """Close the session if this transport created it. Safe to call twice."""
@@ -205,6 +186,45 @@ class Transport:
         with contextlib.suppress(Exception):
             session._connector = None
         return True
+
+
+WIRE_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+"""What aiohttp raises for a failed attempt; :func:`wire_error` translates each."""
+
+
+def wire_error(exc: BaseException, method: str, url: str | URL) -> SinchError:
+    """The :class:`SinchConnectionError` / :class:`SinchTimeoutError` for an aiohttp failure.
+
+    ``request_sent`` is False only when the request provably never left: the
+    connection could not be made (or timed out being made).
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return SinchConnectionError(
+            f"cannot connect to {_where(url)}: {_reason(exc)}",
+            method=method,
+            path=_path(url),
+            request_sent=False,
+        )
+    if isinstance(exc, _ConnectionTimeout):
+        return SinchTimeoutError(
+            f"timed out connecting to {_where(url)}",
+            method=method,
+            path=_path(url),
+            request_sent=False,
+        )
+    if isinstance(exc, asyncio.TimeoutError):
+        return SinchTimeoutError(
+            f"timed out waiting for {method} {_path(url)}",
+            method=method,
+            path=_path(url),
+            request_sent=None,
+        )
+    return SinchConnectionError(
+        f"{method} {_path(url)} failed: {_reason(exc)}",
+        method=method,
+        path=_path(url),
+        request_sent=None,
+    )
 
 
 def _where(url: str | URL) -> str:
