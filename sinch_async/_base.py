@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from sinch_async._codec import decoder_for
-from sinch_async._core import Hooks, Reconcile, RequestCore
+from sinch_async._core import Call, Hooks, Reconcile, RequestCore
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse, Transport
 from sinch_async.errors import ResponseDecodeError
@@ -106,21 +106,24 @@ class BaseClient:
     ) -> Coroutine[Any, Any, RawResponse]:
         """One API call through the rate limiter, the retry loop and the transport.
 
-        A plain function returning the core's coroutine: one frame less on the hot path.
+        A plain function returning the call's coroutine (see :class:`Call`): no wrapper frame.
         """
-        return self._core.request(
+        core = self._core
+        return Call(
+            core,
             method,
             path,
-            params=params,
-            body=body,
-            policy=self.retry if isinstance(retry, DefaultType) else retry,
-            hooks=self._hooks,
-            idempotency=idempotency,
-            messages=messages,
-            request_obj=request_obj,
-            reconcile=reconcile,
-            record=record,
-        )
+            core.url(path),
+            params,
+            body,
+            self.retry if isinstance(retry, DefaultType) else retry,
+            self._hooks,
+            idempotency,
+            messages,
+            request_obj,
+            reconcile,
+            record,
+        ).attempt()
 
     @staticmethod
     def _decode(response: RawResponse, tp: Any, method: str, path: str) -> Any:

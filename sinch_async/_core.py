@@ -109,7 +109,8 @@ class RequestCore:
             }
         return self._headers_get
 
-    def _url(self, path: str) -> URL:
+    def url(self, path: str) -> URL:
+        """The full URL of an API path (built once per path, then cached)."""
         url = self._urls.get(path)
         if url is None:
             url = URL(self.prefix + path, encoded=True)
@@ -118,46 +119,7 @@ class RequestCore:
             self._urls[path] = url
         return url
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        body: bytes | None = None,
-        policy: RetryPolicy | None,
-        hooks: Hooks,
-        idempotency: Idempotency = Idempotency.SAFE,
-        messages: int = 0,
-        request_obj: object = None,
-        reconcile: Reconcile | None = None,
-        record: bool = True,
-    ) -> Coroutine[Any, Any, RawResponse]:
-        """One API call, with retries per ``policy`` (``None``: a single attempt).
-
-        Returns the coroutine of the call's first attempt, which is the whole call
-        when it succeeds (most do): no wrapper frame. Only a failure goes on to
-        :meth:`_Call._failed`, which reconciles an ambiguous send and builds a fresh
-        tenacity ``AsyncRetrying`` for the attempts that follow.
-        """
-        call = _Call(
-            self,
-            method,
-            path,
-            self._url(path),
-            params,
-            body,
-            policy,
-            hooks,
-            idempotency,
-            messages,
-            request_obj,
-            reconcile,
-            record,
-        )
-        return call.attempt()
-
-    async def _retry(self, call: _Call, first: SinchError) -> RawResponse:
+    async def _retry(self, call: Call, first: SinchError) -> RawResponse:
         """Attempts 2..n after a retryable first failure, in a fresh ``AsyncRetrying``."""
         policy = call.policy
         assert policy is not None
@@ -190,7 +152,7 @@ class RequestCore:
         return result
 
 
-async def _before_retry(call: _Call, next_attempt: int, delay: float, exc: BaseException) -> None:
+async def _before_retry(call: Call, next_attempt: int, delay: float, exc: BaseException) -> None:
     """Log the retry and call the ``on_retry`` hook."""
     if isinstance(exc, NotApplied):
         exc = exc.cause
@@ -216,8 +178,15 @@ async def _before_retry(call: _Call, next_attempt: int, delay: float, exc: BaseE
         )
 
 
-class _Call:
-    """One call's description and bookkeeping across its attempts."""
+class Call:
+    """One API call: its description and bookkeeping across attempts.
+
+    ``Call(...).attempt()`` is the whole call: the coroutine of the first attempt,
+    which is all there is when it succeeds (most do), so no wrapper frame. A
+    failure goes on to :meth:`_failed`, which reconciles an ambiguous send and,
+    per the retry policy (``None``: a single attempt), builds a fresh tenacity
+    ``AsyncRetrying`` for the attempts that follow.
+    """
 
     __slots__ = (
         "attempts",
@@ -443,7 +412,7 @@ class _Call:
             if status < 400:
                 if limiter._throttle is not None:
                     limiter.on_success()
-                if self.record and not self.retrying:
+                if self.record and not self.retrying and current_call_info() is not None:
                     self._record(response)
                 return response
             error = api_error(

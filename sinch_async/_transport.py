@@ -90,15 +90,12 @@ class Transport:
         self._timeout = timeout
         self._user_agent = user_agent
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
+        self.closed = False
+        """True once :meth:`aclose` ran."""
 
     @property
     def owns_session(self) -> bool:
         return self._owns_session
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     @property
     def session_open(self) -> bool:
@@ -111,7 +108,7 @@ class Transport:
         session = self._session
         if session is not None and loop is self._loop:
             return session
-        if self._closed:
+        if self.closed:
             raise ClientClosedError("the client is closed; create a new client")
         if session is None:
             connector = aiohttp.TCPConnector(
@@ -165,7 +162,7 @@ class Transport:
 
     async def aclose(self) -> None:
         """Close the session if this transport created it. Safe to call twice."""
-        self._closed = True
+        self.closed = True
         session, self._session = self._session, None
         if session is not None and self._owns_session and not session.closed:
             await session.close()
