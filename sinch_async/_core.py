@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,15 +246,6 @@ class Call:
         self.sent = 0
         self.started = time.monotonic()
 
-    def attempt(self) -> Coroutine[Any, Any, RawResponse]:
-        """One attempt (a plain function returning the coroutine: one frame less).
-
-        The first attempt's coroutine is the whole call: on failure it goes on to
-        :meth:`_failed`, which retries.
-        """
-        self.attempts += 1
-        return self._send()
-
     def _record(self, response: RawResponse) -> None:
         """The call's outcome for :func:`call_info`, once the whole call succeeded."""
         info = current_call_info()
@@ -346,8 +337,13 @@ class Call:
             raise exc
         raise NotApplied(exc) from exc
 
-    async def _send(self) -> RawResponse:
-        """Send once; a failure goes on to :meth:`_failed`."""
+    async def attempt(self) -> RawResponse:
+        """One attempt; a failure goes on to :meth:`_failed`.
+
+        The first attempt's coroutine is the whole call: on failure, :meth:`_failed`
+        retries from inside it.
+        """
+        self.attempts += 1
         core = self.core
         if core.transport.closed:
             raise ClientClosedError("the client is closed; create a new client")
@@ -399,11 +395,11 @@ class Call:
                         data=None if body is None else BytesPayload(body, content_type=_JSON),
                         headers=core._headers(auth_value),
                     )
-                elapsed = time.monotonic() - sent_at
             finally:
                 if semaphore is not None:
                     semaphore.release()
             if hooks.on_response is not None:
+                elapsed = time.monotonic() - sent_at
                 await _call_hook(
                     hooks.on_response,
                     ResponseEvent(method, self.path, self.attempts, response.status, elapsed),

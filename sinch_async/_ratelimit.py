@@ -76,6 +76,7 @@ class _Pacer:
             deque(maxlen=max(1, math.floor(rate))) if rate <= 10_000 else None
         )
         self._lock = asyncio.Lock()
+        self._queued = 0  # callers in acquire()'s slow path (a plain int: read per request)
 
     def _target(self, now: float) -> float:
         if now > self._next + self._interval:
@@ -97,7 +98,7 @@ class _Pacer:
         The same decision as :meth:`_target` followed by :meth:`_take`, inlined:
         this runs once per request.
         """
-        if self._lock.locked():
+        if self._queued:
             return False
         now = self._clock()
         target = self._next
@@ -117,15 +118,19 @@ class _Pacer:
         if self.try_take():
             return
         clock = self._clock
-        async with self._lock:
-            now = clock()
-            target = self._target(now)
-            # A timer may fire a little early by this clock (uvloop schedules from its
-            # cached loop time): sleep again until the slot has really come.
-            while now < target:
-                await asyncio.sleep(target - now)
+        self._queued += 1
+        try:
+            async with self._lock:
                 now = clock()
-            self._take(target, now)
+                target = self._target(now)
+                # A timer may fire a little early by this clock (uvloop schedules from its
+                # cached loop time): sleep again until the slot has really come.
+                while now < target:
+                    await asyncio.sleep(target - now)
+                    now = clock()
+                self._take(target, now)
+        finally:
+            self._queued -= 1
 
 
 class RateLimiter:

@@ -54,6 +54,10 @@ def check_recipients(
     to: object, field: str = "to", *, maximum: int = MAX_RECIPIENTS, hint: str = ""
 ) -> list[str]:
     """A non-empty list of non-empty strings, at most ``maximum`` long."""
+    if type(to) is list and len(to) == 1:
+        number = to[0]
+        if type(number) is str and number:
+            return [number]  # one recipient (an OTP, a notification): no conversion pass
     if isinstance(to, str):
         to = [to]
     elif type(to) is not list and not isinstance(to, Sequence):  # (the ABC check is slow)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, overload
 import msgspec
 from msgspec import UNSET
 
-from sinch_async._codec import encode
+from sinch_async._codec import decoder_for, encode
 from sinch_async._core import Reconcile
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency, RetryPolicy
@@ -68,6 +68,8 @@ __all__ = ["Batches"]
 def _unknown_batch(raw: dict[str, Any]) -> UnknownBatch:
     return build_unknown(UnknownBatch, raw, id="")
 
+
+_BATCH_DECODER = decoder_for(KnownBatch)
 
 _BATCH_LIST = ListSpec[Batch](
     "Batches", "batches", KnownBatch, known_tags=BATCH_TYPES, fallback=_unknown_batch
@@ -154,6 +156,9 @@ def _request_from(
     to: Any, body: Any, type: str, fields: dict[str, Any], method: str
 ) -> SendRequest:
     """The request struct for send/dry_run/replace, from a struct or from keyword fields."""
+    if not fields and type == "mt_text" and to.__class__ is list and body.__class__ is str:
+        # The common case, checked in full by _build_send_request's fast path.
+        return _build_send_request(to, body, type, fields)
     if fields:
         unknown = fields.keys() - _SEND_FIELD_NAMES
         if unknown:
@@ -234,6 +239,11 @@ class Batches:
         )
 
     def _batch(self, response: RawResponse, method: str, path: str) -> Batch:
+        try:
+            known: Batch = _BATCH_DECODER.decode(response.body)  # the common case
+            return known
+        except msgspec.DecodeError:
+            pass  # a type newer than this client, or not a batch: see _decode_union
         result: Batch = self._client._decode_union(
             response, KnownBatch, BATCH_TYPES, _unknown_batch, method, path
         )
