@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 import warnings
 from collections.abc import Coroutine, Sequence
 from types import TracebackType
@@ -123,6 +124,7 @@ class BaseClient:
             request_obj,
             reconcile,
             record,
+            time.monotonic(),
         ).attempt()
 
     @staticmethod

@@ -76,6 +76,9 @@ _BATCH_LIST = ListSpec[Batch](
 )
 
 
+_PER_BATCH_HINT = " per batch; use sms.batches.fan_out() to send to more recipients"
+
+
 def _build_send_request(
     to: Sequence[str] | str,
     body: str | MediaBody | None,
@@ -83,9 +86,7 @@ def _build_send_request(
     fields: dict[str, Any],
 ) -> SendRequest:
     """A validated request struct from keyword fields (timestamps in UTC)."""
-    recipients = check_recipients(
-        to, hint=" per batch; use sms.batches.fan_out() to send to more recipients"
-    )
+    recipients = check_recipients(to, hint=_PER_BATCH_HINT)
     if body is None:
         raise SinchValidationError("body", "is required")
     if not fields and type == "mt_text" and isinstance(body, str) and len(body) <= MAX_BODY_CHARS:
@@ -156,9 +157,15 @@ def _request_from(
     to: Any, body: Any, type: str, fields: dict[str, Any], method: str
 ) -> SendRequest:
     """The request struct for send/dry_run/replace, from a struct or from keyword fields."""
-    if not fields and type == "mt_text" and to.__class__ is list and body.__class__ is str:
-        # The common case, checked in full by _build_send_request's fast path.
-        return _build_send_request(to, body, type, fields)
+    if (
+        not fields
+        and type == "mt_text"
+        and to.__class__ is list
+        and body.__class__ is str
+        and len(body) <= MAX_BODY_CHARS
+    ):
+        # The common case (text to a list of numbers): nothing else to check.
+        return TextRequest(to=check_recipients(to, hint=_PER_BATCH_HINT), body=body)
     if fields:
         unknown = fields.keys() - _SEND_FIELD_NAMES
         if unknown:
