@@ -98,5 +98,5 @@ def call_info() -> Iterator[CallInfo]:
         _current.reset(token)
 
 
-def current_call_info() -> CallInfo | None:
-    return _current.get()
+current_call_info: Callable[[], CallInfo | None] = _current.get
+"""The :class:`CallInfo` of the innermost active :func:`call_info` block, if any."""
