@@ -193,33 +193,18 @@ def wire_error(exc: BaseException, method: str, url: str | URL) -> SinchError:
     ``request_sent`` is False only when the request provably never left: the
     connection could not be made (or timed out being made).
     """
+    path = _path(url)
+    error: type[SinchConnectionError] = SinchConnectionError  # or its SinchTimeoutError
+    sent: bool | None = None
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return SinchConnectionError(
-            f"cannot connect to {_where(url)}: {_reason(exc)}",
-            method=method,
-            path=_path(url),
-            request_sent=False,
-        )
-    if isinstance(exc, _ConnectionTimeout):
-        return SinchTimeoutError(
-            f"timed out connecting to {_where(url)}",
-            method=method,
-            path=_path(url),
-            request_sent=False,
-        )
-    if isinstance(exc, asyncio.TimeoutError):
-        return SinchTimeoutError(
-            f"timed out waiting for {method} {_path(url)}",
-            method=method,
-            path=_path(url),
-            request_sent=None,
-        )
-    return SinchConnectionError(
-        f"{method} {_path(url)} failed: {_reason(exc)}",
-        method=method,
-        path=_path(url),
-        request_sent=None,
-    )
+        message, sent = f"cannot connect to {_where(url)}: {_reason(exc)}", False
+    elif isinstance(exc, _ConnectionTimeout):
+        error, message, sent = SinchTimeoutError, f"timed out connecting to {_where(url)}", False
+    elif isinstance(exc, asyncio.TimeoutError):
+        error, message = SinchTimeoutError, f"timed out waiting for {method} {path}"
+    else:
+        message = f"{method} {path} failed: {_reason(exc)}"
+    return error(message, method=method, path=path, request_sent=sent)
 
 
 def _where(url: str | URL) -> str:
