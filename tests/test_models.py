@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import operator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 import pytest
@@ -30,6 +30,7 @@ from sinch_async.models import (
     UnknownRecipientDeliveryReport,
     UpdateGroupRequest,
 )
+from sinch_async.models._base import ResponseStruct
 from sinch_async.models.batches import KnownBatch
 from sinch_async.models.delivery_reports import KnownRecipientDeliveryReport
 from sinch_async.models.inbounds import KnownInbound
@@ -159,6 +160,31 @@ def test_naive_timestamps_become_utc_in_every_model(
         value = getattr(decoded, name)
         assert isinstance(value, datetime), name
         assert value.utcoffset() == timedelta(0), name
+
+
+def test_timestamp_fix_up_is_inherited_and_leaves_aware_values_alone() -> None:
+    class Stamped(ResponseStruct, kw_only=True):
+        _timestamp_fields: ClassVar[tuple[str, ...]] = ("at", "until")
+        at: datetime | None = None
+        until: datetime | None = None
+
+    class Child(Stamped, kw_only=True):
+        note: str = ""
+
+    body = b'{"at":"2024-03-01T10:20:30","until":"2024-03-01T12:20:30+02:00","note":"x"}'
+    child = msgspec.json.decode(body, type=Child)
+    assert child.at == datetime(2024, 3, 1, 10, 20, 30, tzinfo=UTC)
+    assert child.until is not None
+    assert child.until.utcoffset() == timedelta(hours=2)  # an offset given is kept
+    assert msgspec.json.decode(b"{}", type=Child).at is None
+
+
+def test_timestamp_fields_must_be_field_names() -> None:
+    with pytest.raises(ValueError, match="not a field name: 'at; import os'"):
+
+        class Bad(ResponseStruct, kw_only=True):
+            _timestamp_fields: ClassVar[tuple[str, ...]] = ("at; import os",)
+            at: datetime | None = None
 
 
 async def test_naive_timestamp_via_client(server: RecordingServer, sms: AsyncSmsClient) -> None:

@@ -325,6 +325,23 @@ async def test_reconciliation_exhausting_attempts_reports_the_send(sim: SinchSim
     assert created(sim) == []
 
 
+async def test_unapplied_send_past_the_deadline_raises_the_send_error(
+    sim: SinchSimulator,
+) -> None:
+    """The lookup shows the 503'd send was not applied, but the deadline leaves no time
+    for another attempt: the caller gets the send's own error, with one attempt."""
+    sim.faults.add("POST /batches", status=503, times=None)
+    policy = RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_max=0.05, deadline=0.001)
+    async with sim.client(retry=policy) as sms:
+        with pytest.raises(ServerError) as caught:
+            await sms.batches.send([NUM], "hi", client_reference="order-late")
+    assert caught.value.status == 503
+    assert caught.value.attempts == 1
+    assert len(sends(sim)) == 1
+    assert len(lookups(sim)) == 1
+    assert created(sim) == []
+
+
 async def test_failed_reconciliation_lookup_raises_ambiguous_send_error(
     sim: SinchSimulator,
 ) -> None:
