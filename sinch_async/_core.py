@@ -179,7 +179,7 @@ async def _before_retry(call: Call, next_attempt: int, delay: float, exc: BaseEx
         )
 
 
-class Call(msgspec.Struct):
+class Call(msgspec.Struct, gc=False):
     """One API call: its description and bookkeeping across attempts.
 
     ``Call(...).attempt()`` is the whole call: the coroutine of the first attempt,
@@ -190,6 +190,8 @@ class Call(msgspec.Struct):
 
     A struct rather than a plain class: one is built per call, and msgspec builds
     it in C, in half the time of an ``__init__`` that sets the fields one by one.
+    ``gc=False``: nothing it references refers back to it (its coroutine holds the
+    call, not the other way round), so the cycle collector need not track it.
     """
 
     core: RequestCore

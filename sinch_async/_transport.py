@@ -44,8 +44,12 @@ _ConnectionTimeout: tuple[type[BaseException], ...] = tuple(
 )
 
 
-class RawResponse(msgspec.Struct):
-    """One HTTP response, fully read (a struct: built in C, once per response)."""
+class RawResponse(msgspec.Struct, gc=False):
+    """One HTTP response, fully read.
+
+    A struct (built in C, once per response), untracked by the cycle collector: it
+    holds only the status, the read-only headers and the body bytes.
+    """
 
     status: int
     headers: Mapping[str, str]
