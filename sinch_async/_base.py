@@ -114,7 +114,7 @@ class BaseClient:
             core,
             method,
             path,
-            core.url(path),
+            core.urls[path],
             params,
             body,
             self.retry if isinstance(retry, DefaultType) else retry,

@@ -69,6 +69,21 @@ async def _call_hook(hook: HookFn, event: object) -> None:
         logger.exception("sinch_async hook %r failed", hook)
 
 
+class _Urls(dict[str, URL]):
+    """Full URLs by API path: a dict lookup per call, built on a miss (at most 512 kept)."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def __missing__(self, path: str) -> URL:
+        url = URL(self.prefix + path, encoded=True)
+        if len(self) >= 512:  # paths with IDs in them: do not grow without bound
+            self.clear()
+        self[path] = url
+        return url
+
+
 class RequestCore:
     """Sends one described request through limits, retries and the transport."""
 
@@ -91,7 +106,8 @@ class RequestCore:
         self.prefix = prefix
         self.oauth = oauth
         self.limiter = limiter
-        self._urls: dict[str, URL] = {}
+        self.urls = _Urls(prefix)
+        """``urls[path]``: the full URL of an API path (built once per path, then cached)."""
         self._auth_value: str | None = None
         self._headers_get: dict[str, str] = {}
 
@@ -109,16 +125,6 @@ class RequestCore:
                 "User-Agent": self.user_agent,
             }
         return self._headers_get
-
-    def url(self, path: str) -> URL:
-        """The full URL of an API path (built once per path, then cached)."""
-        url = self._urls.get(path)
-        if url is None:
-            url = URL(self.prefix + path, encoded=True)
-            if len(self._urls) >= 512:
-                self._urls.clear()
-            self._urls[path] = url
-        return url
 
     async def _retry(self, call: Call, first: SinchError) -> RawResponse:
         """Attempts 2..n after a retryable first failure, in a fresh ``AsyncRetrying``."""

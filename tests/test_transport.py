@@ -122,7 +122,7 @@ async def test_call_repr_shows_no_body_and_masks_numbers() -> None:
             core,
             "GET",
             path,
-            core.url(path),
+            core.urls[path],
             None,
             b'{"to":["+46700000002"],"body":"your code is 1234"}',
             None,
@@ -138,3 +138,17 @@ async def test_call_repr_shows_no_body_and_masks_numbers() -> None:
     assert text == "Call(GET /batches/01ABC/delivery_report/+46*****0001, attempt 0)"
     for secret in ("46700000001", "46700000002", "1234", "tok-SECRET"):
         assert secret not in text
+
+
+async def test_urls_are_built_once_per_path_and_the_cache_stays_bounded() -> None:
+    async with AsyncSmsClient(
+        service_plan_id="plan", api_token="tok", base_url="http://127.0.0.1:9"
+    ) as sms:
+        urls = sms._core.urls
+        first = urls["/batches"]
+        assert str(first) == "http://127.0.0.1:9/xms/v1/plan/batches"
+        assert urls["/batches"] is first  # cached, not rebuilt
+        for index in range(600):
+            assert urls[f"/batches/B{index}"].path == f"/xms/v1/plan/batches/B{index}"
+        assert len(urls) <= 512
+        assert urls["/batches/B599"].path.endswith("/B599")
