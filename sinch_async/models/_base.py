@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timezone
 from typing import Any, ClassVar, TypeVar
 
@@ -18,35 +17,27 @@ class RequestStruct(msgspec.Struct, kw_only=True, omit_defaults=True):
 class ResponseStruct(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A response body. Timestamps are always timezone-aware (naive values are UTC).
 
-    A subclass names its timestamp fields in ``_timestamp_fields``; it gets a
-    ``__post_init__`` that makes naive values UTC (Sinch omits the offset at times).
+    A subclass names its timestamp fields in ``_timestamp_fields`` (inherited by
+    its own subclasses); after decoding, naive values there become UTC (Sinch
+    omits the offset at times).
     """
 
     _timestamp_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        names = cls.__dict__.get("_timestamp_fields")
-        if names:
-            cls.__post_init__ = _utc_post_init(names)  # type: ignore[attr-defined]
+        annotated = {
+            name for klass in cls.__mro__ for name in vars(klass).get("__annotations__", ())
+        }
+        for name in cls._timestamp_fields:
+            if name not in annotated:
+                raise ValueError(f"not a field name: {name!r}")
 
-
-def _utc_post_init(names: tuple[str, ...]) -> Callable[[Any], None]:
-    """``__post_init__`` for these timestamp fields, unrolled: it runs for every decoded
-    struct, and a loop of ``getattr`` calls cost as much as decoding the rest."""
-    lines = ["def __post_init__(self):"]
-    for name in names:
-        if not name.isidentifier():
-            raise ValueError(f"not a field name: {name!r}")
-        lines += [
-            f"    value = self.{name}",
-            "    if value is not None and value.tzinfo is None:",
-            f"        self.{name} = value.replace(tzinfo=UTC)",
-        ]
-    namespace: dict[str, Any] = {}
-    exec("\n".join(lines), {"UTC": timezone.utc}, namespace)  # our own field names, checked
-    function: Callable[[Any], None] = namespace["__post_init__"]
-    return function
+    def __post_init__(self) -> None:
+        for name in self._timestamp_fields:
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                setattr(self, name, value.replace(tzinfo=timezone.utc))
 
 
 class UnknownVariant:
