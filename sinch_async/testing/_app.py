@@ -1,4 +1,9 @@
-"""The aiohttp application: routes, the request middleware (journal, faults, auth)."""
+"""The aiohttp application around a SimulatorBackend: routes and the request middleware.
+
+The middleware records each request in the journal, applies the rate limit and scripted
+faults, checks the service plan's Bearer token and processes what is due on the plan
+before the handler runs.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,21 @@ from aiohttp import web
 
 from sinch_async.testing._conversation import add_conversation_routes
 from sinch_async.testing._faults import fault_body
-from sinch_async.testing._journal import JournalEntry, scrub_headers
-from sinch_async.testing._routes import (
+from sinch_async.testing._http import (
+    BACKEND_KEY,
     JSON_KEY,
     NO_BODY,
     PLAN_KEY,
-    SIM_KEY,
-    add_routes,
+    bearer_failure,
     json_response,
 )
+from sinch_async.testing._journal import JournalEntry, scrub_headers
+from sinch_async.testing._oauth import add_oauth_routes
+from sinch_async.testing._routes import add_routes
 from sinch_async.testing._util import ApiError
 
 if TYPE_CHECKING:
-    from sinch_async.testing._simulator import SinchSimulator
+    from sinch_async.testing._backend import SimulatorBackend
 
 __all__ = ["build_app"]
 
@@ -31,7 +38,6 @@ PREFIX = "/xms/v1/{plan_id}"
 _decode = msgspec.json.decode
 
 _BAD_TOKEN = "Invalid credentials for this service plan."
-_INVALID = 'Bearer error="invalid_token"'
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -43,31 +49,18 @@ def error_response(err: ApiError, headers: dict[str, str] | None = None) -> web.
     return resp
 
 
-def _unauthorized(text: str, www: str | None = None) -> web.Response:
-    headers = {"WWW-Authenticate": www} if www else None
-    return error_response(ApiError(401, "unauthorized", text), headers)
-
-
-def _check_auth(sim: SinchSimulator, request: web.Request, plan_id: str) -> web.Response | None:
-    auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() != "bearer " or not auth[7:].strip():
-        return _unauthorized("Missing or malformed Bearer token.", 'Bearer realm="sinch"')
-    token = auth[7:].strip()
-    plan = sim._plans.get(plan_id)
-    if plan is None:
-        return _unauthorized(_BAD_TOKEN, _INVALID)
-    if plan.token is not None and token == plan.token:
+def _check_auth(
+    backend: SimulatorBackend, request: web.Request, plan_id: str
+) -> web.Response | None:
+    failure = bearer_failure(
+        request, lambda token: backend.check_plan_token(plan_id, token), _BAD_TOKEN
+    )
+    if failure is None:
         return None
-    if plan.project:
-        state = sim._tokens.check(token, plan_id)
-        if state == "ok":
-            return None
-        if state == "expired":
-            return _unauthorized(
-                "The access token expired.",
-                'Bearer error="invalid_token", error_description="token expired"',
-            )
-    return _unauthorized(_BAD_TOKEN, _INVALID)
+    text, www_authenticate = failure
+    return error_response(
+        ApiError(401, "unauthorized", text), {"WWW-Authenticate": www_authenticate}
+    )
 
 
 def _drop(request: web.Request) -> web.Response:
@@ -79,7 +72,7 @@ def _drop(request: web.Request) -> web.Response:
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    sim = request.app[SIM_KEY]
+    backend = request.app[BACKEND_KEY]
     method = request.method
     path = request.path
     info = request.match_info
@@ -106,12 +99,12 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         None if body is NO_BODY else body,
         scrub_headers(request.headers.items()),
         None,
-        sim.clock.now(),
+        backend.clock.now(),
         plan_id,
     )
-    sim.journal.record_request(entry)
+    backend.journal.record_request(entry)
     try:
-        resp = await _dispatch(sim, request, handler, entry, method, rel, template, plan_id)
+        resp = await _dispatch(backend, request, handler, entry, method, rel, template, plan_id)
     except web.HTTPException as exc:  # unknown path, method not allowed
         entry.status = exc.status
         raise
@@ -120,7 +113,7 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def _dispatch(
-    sim: SinchSimulator,
+    backend: SimulatorBackend,
     request: web.Request,
     handler: Handler,
     entry: JournalEntry,
@@ -129,9 +122,8 @@ async def _dispatch(
     template: str,
     plan_id: str | None,
 ) -> web.StreamResponse:
-    faults = sim.faults
-    if faults.rate_limit is not None and not faults.rate_limit.allow():
-        faults.rate_limited += 1
+    faults = backend.faults
+    if faults.over_rate_limit():
         entry.fault = True
         return error_response(ApiError(429, "too_many_requests", "Too many requests."))
     fault = faults.take(method, rel, template, request.path)
@@ -151,31 +143,35 @@ async def _dispatch(
                 resp.headers["Retry-After"] = fault.retry_after
             return resp
     if plan_id is not None:
-        denied = _check_auth(sim, request, plan_id)
+        denied = _check_auth(backend, request, plan_id)
         if denied is not None:
             return denied
         if method in ("POST", "PUT") and request.content_type != "application/json":
             return error_response(
                 ApiError(415, "unsupported_media_type", "Content-Type must be application/json.")
             )
-        plan = sim._plans[plan_id]
-        request[PLAN_KEY] = plan
-        plan.lifecycle.process(sim.clock.now_ts())
+        request[PLAN_KEY] = backend.process_plan(plan_id)
     try:
         result = await handler(request)
     except ApiError as err:
         result = error_response(err)
-    if sim._callbacks.pending:
-        sim._callbacks.wake.set()
+    backend.after_request()
     if fault is not None and fault.drop == "after":
         entry.dropped = "after"
         return _drop(request)
     return result
 
 
-def build_app(sim: SinchSimulator) -> web.Application:
+async def _health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def build_app(backend: SimulatorBackend) -> web.Application:
+    """The simulator's HTTP API over ``backend`` (serve it with any aiohttp runner)."""
     app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
-    app[SIM_KEY] = sim
+    app[BACKEND_KEY] = backend
     add_routes(app.router, PREFIX)
+    add_oauth_routes(app.router)
+    app.router.add_get("/health", _health)
     add_conversation_routes(app.router)
     return app

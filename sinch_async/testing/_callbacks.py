@@ -80,25 +80,49 @@ class CallbackDispatcher:
         self._ids = IdFactory()
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
-        self.wake = asyncio.Event()
+        self._wake = asyncio.Event()
 
     def open(self) -> None:
         """Create the HTTP session (and loop-bound primitives) in the running loop."""
         if self._session is None:
             self._lock = asyncio.Lock()
-            self.wake = asyncio.Event()
+            self._wake = asyncio.Event()
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
 
     async def close(self) -> None:
+        """Close the HTTP session; callbacks stay queued until :meth:`open` again."""
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
 
+    @property
+    def is_open(self) -> bool:
+        """True between :meth:`open` and :meth:`close` (only then are callbacks sent)."""
+        return self._session is not None
+
+    async def wait(self, timeout: float) -> None:
+        """Wait until a callback is queued (or :meth:`wake_if_pending` wakes) or ``timeout``."""
+        # Not asyncio.wait_for: on Python < 3.12 it can swallow a cancellation that races
+        # with the event being set, and the caller's task could then never be cancelled.
+        wake = self._wake
+        timer = asyncio.get_running_loop().call_later(timeout, wake.set)
+        try:
+            await wake.wait()
+        finally:
+            timer.cancel()
+        wake.clear()
+
+    def wake_if_pending(self) -> None:
+        """Wake :meth:`wait` if callbacks are queued."""
+        if self.pending:
+            self._wake.set()
+
     def enqueue(self, url: str, payload: dict[str, Any], *, kind: str) -> CallbackRecord:
+        """Queue a callback due now and wake :meth:`wait`."""
         record = CallbackRecord(url, kind, payload, _encode(payload))
         self.records.append(record)
         self._push(self.clock.now_ts(), record)
-        self.wake.set()
+        self._wake.set()
         return record
 
     def _push(self, due: float, record: CallbackRecord) -> None:
@@ -106,6 +130,7 @@ class CallbackDispatcher:
         heapq.heappush(self._heap, (due, self._seq, record))
 
     def next_due(self) -> float:
+        """Simulated time of the next attempt due (inf if none is queued)."""
         return self._heap[0][0] if self._heap else float("inf")
 
     @property

@@ -18,16 +18,13 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from sinch_async.testing._clock import SimClock, format_ts, parse_iso
-from sinch_async.testing._routes import JSON_KEY, NO_BODY, SIM_KEY, json_response
+from sinch_async.testing._http import BACKEND_KEY, JSON_KEY, NO_BODY, bearer_failure, json_response
 from sinch_async.testing._util import IdFactory
-
-if TYPE_CHECKING:
-    from sinch_async.testing._simulator import SinchSimulator
 
 __all__ = [
     "ConversationBatch",
@@ -272,14 +269,24 @@ class ConversationState:
         self.batches[batch.id] = batch
         return batch
 
-    def get(self, batch_id: str) -> ConversationBatch:
+    def get(self, batch_id: str, project_id: str | None = None) -> ConversationBatch:
+        """The batch with this ID (of ``project_id`` if given); a 404 ConversationError if none."""
         batch = self.batches.get(batch_id)
-        if batch is None:
+        if batch is None or project_id not in (None, batch.project_id):
             raise ConversationError(404, f"Batch '{batch_id}' not found.")
         return batch
 
-    def find(self, key: str, value: str) -> list[ConversationBatch]:
-        return [b for b in self.batches.values() if b.batch_metadata.get(key) == value]
+    def find(self, key: str, value: str, project_id: str | None = None) -> list[ConversationBatch]:
+        """Batches (of ``project_id`` if given) whose ``batch_metadata[key]`` is ``value``."""
+        return [
+            b
+            for b in self.batches.values()
+            if project_id in (None, b.project_id) and b.batch_metadata.get(key) == value
+        ]
+
+    def render(self, batch: ConversationBatch) -> dict[str, Any]:
+        """The batch as the status endpoints show it now."""
+        return batch.to_json(self.clock.now_ts(), self.processing_delay)
 
     def cancel(self, body: Any) -> list[str]:
         """Cancel what can be cancelled; returns the IDs cancelled (the API says nothing)."""
@@ -317,28 +324,7 @@ class ConversationState:
 
 # --- routes ---------------------------------------------------------------------------------
 
-Handler = Callable[[web.Request, "SinchSimulator", str], Awaitable[web.Response]]
-
-
-def _authorize(sim: SinchSimulator, request: web.Request, project_id: str) -> None:
-    auth = request.headers.get("Authorization", "")
-    if auth[:7].lower() != "bearer " or not auth[7:].strip():
-        raise ConversationError(
-            401, "Missing or malformed Bearer token.", {"WWW-Authenticate": 'Bearer realm="sinch"'}
-        )
-    state = sim._tokens.check(auth[7:].strip(), project_id)
-    if state == "expired":
-        raise ConversationError(
-            401,
-            "The access token expired.",
-            {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="token expired"'},
-        )
-    if state != "ok":
-        raise ConversationError(
-            401,
-            "Invalid access token for this project.",
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+Handler = Callable[[web.Request, ConversationState, str], Awaitable[web.Response]]
 
 
 def _body(request: web.Request) -> Any:
@@ -351,48 +337,51 @@ def _body(request: web.Request) -> Any:
 
 
 def _route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Check the OAuth2 token, run ``handler``, answer errors in the Conversation shape."""
+
     async def wrapped(request: web.Request) -> web.Response:
-        sim = request.app[SIM_KEY]
+        backend = request.app[BACKEND_KEY]
         project_id = request.match_info["project_id"]
+        failure = bearer_failure(
+            request,
+            lambda token: backend.check_access_token(project_id, token),
+            "Invalid access token for this project.",
+        )
         try:
-            _authorize(sim, request, project_id)
-            return await handler(request, sim, project_id)
+            if failure is not None:
+                text, www_authenticate = failure
+                raise ConversationError(401, text, {"WWW-Authenticate": www_authenticate})
+            return await handler(request, backend.conversation, project_id)
         except ConversationError as err:
             return err.response()
 
     return wrapped
 
 
-async def _send(request: web.Request, sim: SinchSimulator, project_id: str) -> web.Response:
-    batch = sim.conversation.create(project_id, _body(request))
+async def _send(request: web.Request, state: ConversationState, project_id: str) -> web.Response:
+    batch = state.create(project_id, _body(request))
     data: dict[str, Any] = {"batch_id": batch.id}
     if batch.send_after is not None:
         data["send_after"] = format_ts(batch.send_after)
     return json_response(data)
 
 
-async def _cancel(request: web.Request, sim: SinchSimulator, project_id: str) -> web.Response:
-    sim.conversation.cancel(_body(request))
+async def _cancel(request: web.Request, state: ConversationState, project_id: str) -> web.Response:
+    state.cancel(_body(request))
     return json_response({})
 
 
-async def _get(request: web.Request, sim: SinchSimulator, project_id: str) -> web.Response:
-    state = sim.conversation
-    batch = state.get(request.match_info["batch_id"])
-    if batch.project_id != project_id:
-        raise ConversationError(404, f"Batch '{batch.id}' not found.")
-    return json_response(batch.to_json(state.clock.now_ts(), state.processing_delay))
+async def _get(request: web.Request, state: ConversationState, project_id: str) -> web.Response:
+    return json_response(state.render(state.get(request.match_info["batch_id"], project_id)))
 
 
-async def _list(request: web.Request, sim: SinchSimulator, project_id: str) -> web.Response:
+async def _list(request: web.Request, state: ConversationState, project_id: str) -> web.Response:
     key = request.query.get("metadataKey")
     value = request.query.get("metadataValue")
     if not key or value is None:
         raise _bad("'metadataKey' and 'metadataValue' are required.")
-    state = sim.conversation
-    now = state.clock.now_ts()
-    found = [b for b in state.find(key, value) if b.project_id == project_id]
-    return json_response({"batches": [b.to_json(now, state.processing_delay) for b in found]})
+    found = state.find(key, value, project_id)
+    return json_response({"batches": [state.render(b) for b in found]})
 
 
 def add_conversation_routes(router: web.UrlDispatcher) -> None:

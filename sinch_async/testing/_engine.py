@@ -1,7 +1,7 @@
 """The per-service-plan message lifecycle on the simulated clock.
 
 A discrete-event model, processed lazily (on every request, on the background tick and
-step by step in ``SinchSimulator.advance``):
+step by step in ``SimulatorBackend.advance``):
 
 * release: at ``send_at`` (or on creation) group IDs expand, parameters render and the
   recipients join the plan's FIFO dispatch queue (Queued, code 400);
@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CODES",
+    "Context",
     "Lifecycle",
     "Outcome",
     "OutcomeRules",
+    "lookup_table",
     "make_outcome",
     "render_parameters",
 ]
@@ -87,7 +89,8 @@ def make_outcome(rules: OutcomeRules) -> Callable[[str], tuple[str, int]]:
     return by_prefix
 
 
-def _lookup_table(params: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+def lookup_table(params: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """A batch's ``parameters`` with their recipient keys normalized to E.164."""
     table: dict[str, dict[str, str]] = {}
     for key, per in params.items():
         norm: dict[str, str] = {}
@@ -122,7 +125,7 @@ class PlanView(Protocol):
 
 
 class Context:
-    """What the lifecycle needs from the simulator."""
+    """What the lifecycle needs from the backend: journal, callbacks, outcome rules, timings."""
 
     def __init__(
         self,
@@ -152,14 +155,6 @@ class Lifecycle:
         self._seq = 0
         self.cursor = 0.0
         self._interval = 1.0 / messages_per_second if messages_per_second > 0 else 0.0
-
-    def set_rate(self, messages_per_second: float) -> None:
-        self._interval = 1.0 / messages_per_second if messages_per_second > 0 else 0.0
-
-    @property
-    def queued(self) -> int:
-        """Recipients waiting in the dispatch queue (including skipped ones not yet popped)."""
-        return len(self._queue)
 
     def _push(self, t: float, kind: int, obj: Any, extra: Any) -> None:
         self._seq += 1
@@ -221,7 +216,7 @@ class Lifecycle:
                 for number in self.plan.expand_group(entry):
                     if number not in recipients:
                         recipients[number] = Recipient(number, batch, batch.created_at)
-        table = _lookup_table(batch.opts.get("parameters") or {})
+        table = lookup_table(batch.opts.get("parameters") or {})
         max_parts = batch.opts.get("max_number_of_message_parts")
         truncate = bool(batch.opts.get("truncate_concat"))
         pending = 0

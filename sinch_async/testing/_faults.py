@@ -133,6 +133,13 @@ class FaultInjector:
         """Answer 429 to requests above ``rps`` per second (None disables the limit)."""
         self.rate_limit = RateLimit(rps) if rps else None
 
+    def over_rate_limit(self) -> bool:
+        """True (and counted in ``rate_limited``) if the rate limit refuses a request now."""
+        if self.rate_limit is None or self.rate_limit.allow():
+            return False
+        self.rate_limited += 1
+        return True
+
     def add(
         self,
         route: str | re.Pattern[str] | None = None,

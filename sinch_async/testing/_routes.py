@@ -1,15 +1,18 @@
-"""Handlers of the 20 SMS operations and of the OAuth2 token endpoint."""
+"""Handlers of the 20 SMS operations (under ``/xms/v1/{plan_id}``).
+
+The request middleware of ``_app`` has already checked the token and put the service plan
+(with everything due on the simulated clock processed) under ``request[PLAN_KEY]``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from sinch_async.testing._clock import parse_iso
+from sinch_async.testing._http import BACKEND_KEY, JSON_KEY, NO_BODY, PLAN_KEY, json_response
 from sinch_async.testing._models import FINAL_STATUSES
-from sinch_async.testing._oauth import parse_basic
 from sinch_async.testing._state import ListQuery, Plan, not_found
 from sinch_async.testing._util import ApiError, display_msisdn, normalize_msisdn
 from sinch_async.testing._validate import (
@@ -21,27 +24,9 @@ from sinch_async.testing._validate import (
     parse_update,
 )
 
-if TYPE_CHECKING:
-    from sinch_async.testing._simulator import SinchSimulator
+__all__ = ["add_routes"]
 
-__all__ = ["JSON_KEY", "NO_BODY", "PLAN_KEY", "SIM_KEY", "add_routes", "json_response"]
-
-SIM_KEY: web.AppKey[SinchSimulator] = web.AppKey("sinch_simulator")
-NO_BODY: Any = object()
-# Per-request storage keys (typed keys exist from aiohttp 3.14; plain strings before).
-JSON_KEY: Any
-PLAN_KEY: Any
-try:
-    JSON_KEY = web.RequestKey("sinch_sim_json", object)  # type: ignore[attr-defined,unused-ignore]
-    PLAN_KEY = web.RequestKey("sinch_sim_plan", object)  # type: ignore[attr-defined,unused-ignore]
-except AttributeError:  # pragma: no cover - aiohttp < 3.14
-    JSON_KEY, PLAN_KEY = "sinch_sim_json", "sinch_sim_plan"
-_encode = msgspec.json.encode
 _STATUSES = {s.lower() for s in FINAL_STATUSES | {"Queued", "Dispatched"}}
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_encode(data), status=status, content_type="application/json")
 
 
 def _plan(request: web.Request) -> Plan:
@@ -50,7 +35,7 @@ def _plan(request: web.Request) -> Plan:
 
 
 def _now(request: web.Request) -> float:
-    return request.app[SIM_KEY].clock.now_ts()
+    return request.app[BACKEND_KEY].now()
 
 
 def _json(request: web.Request) -> Any:
@@ -262,36 +247,8 @@ async def get_inbound(request: web.Request) -> web.Response:
     return json_response(_plan(request).get_inbound(request.match_info["inbound_id"]).to_json())
 
 
-# -- OAuth2 ------------------------------------------------------------------------
-async def oauth_token(request: web.Request) -> web.Response:
-    sim = request.app[SIM_KEY]
-    sim._tokens.requests += 1
-    form = await request.post()
-    creds = parse_basic(request.headers.get("Authorization"))
-    if creds is None and "client_id" in form:
-        creds = (str(form.get("client_id", "")), str(form.get("client_secret", "")))
-    if creds != (sim.key_id, sim.key_secret):
-        resp = json_response(
-            {"error": "invalid_client", "error_description": "Bad client credentials."}, 401
-        )
-        resp.headers["WWW-Authenticate"] = 'Basic realm="sinch"'
-        return resp
-    if form.get("grant_type") != "client_credentials":
-        return json_response(
-            {"error": "unsupported_grant_type", "error_description": "Use client_credentials."},
-            400,
-        )
-    token, ttl = sim._tokens.issue(sim.project_id)
-    return json_response(
-        {"access_token": token, "expires_in": ttl, "scope": "", "token_type": "bearer"}
-    )
-
-
-async def health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
-
-
 def add_routes(router: web.UrlDispatcher, p: str) -> None:
+    """Mount the SMS operations under the prefix ``p`` (which holds ``{plan_id}``)."""
     router.add_post(p + "/batches/dry_run", dry_run)
     router.add_post(p + "/batches", send_batch)
     router.add_get(p + "/batches", list_batches)
@@ -314,5 +271,3 @@ def add_routes(router: web.UrlDispatcher, p: str) -> None:
     router.add_get(p + "/groups/{group_id}/members", group_members)
     router.add_get(p + "/inbounds", list_inbounds)
     router.add_get(p + "/inbounds/{inbound_id}", get_inbound)
-    router.add_post("/oauth2/token", oauth_token)
-    router.add_get("/health", health)

@@ -1,4 +1,9 @@
-"""SinchSimulator: a local Sinch SMS REST API on 127.0.0.1 for tests."""
+"""SinchSimulator: a local Sinch SMS REST API on 127.0.0.1 for tests.
+
+The public facade: it owns a :class:`SimulatorBackend` (the state and what the routes may
+do with it) and the HTTP server and background tick around it; its other methods forward
+to the backend.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,19 @@ import ipaddress
 import logging
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from aiohttp import web
 
 from sinch_async.testing._app import build_app
-from sinch_async.testing._callbacks import CallbackDispatcher, CallbackRecord
-from sinch_async.testing._clock import SimClock, format_ts, parse_iso
+from sinch_async.testing._backend import SimulatorBackend
+from sinch_async.testing._callbacks import CallbackRecord
+from sinch_async.testing._clock import SimClock
 from sinch_async.testing._conversation import ConversationState
-from sinch_async.testing._engine import Context, OutcomeRules, make_outcome
+from sinch_async.testing._engine import OutcomeRules
 from sinch_async.testing._faults import FaultInjector
 from sinch_async.testing._journal import Journal
-from sinch_async.testing._models import Inbound
-from sinch_async.testing._oauth import TokenStore
 from sinch_async.testing._state import Plan
-from sinch_async.testing._util import IdFactory, display_msisdn, normalize_msisdn
 
 if TYPE_CHECKING:
     from sinch_async import AsyncSmsClient
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["SinchSimulator"]
 
 log = logging.getLogger("sinch_async.testing")
-_MAX_ADVANCE_STEPS = 10_000_000
+T = TypeVar("T")
 
 
 def _check_loopback(host: str) -> str:
@@ -44,6 +47,30 @@ def _check_loopback(host: str) -> str:
     if not loopback:
         raise ValueError(f"SinchSimulator binds to loopback addresses only, not {host!r}")
     return host
+
+
+class _OnBackend(Generic[T]):
+    """A ``SinchSimulator`` attribute kept on its backend (read and written through)."""
+
+    def __init__(self, doc: str | None = None) -> None:
+        self.__doc__ = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, sim: None, owner: type[Any]) -> _OnBackend[T]: ...
+    @overload
+    def __get__(self, sim: SinchSimulator, owner: type[Any]) -> T: ...
+    def __get__(self, sim: SinchSimulator | None, owner: type[Any]) -> T | _OnBackend[T]:
+        if sim is None:
+            return self
+        value: T = getattr(sim._backend, self.name)
+        return value
+
+    def __set__(self, sim: SinchSimulator, value: T) -> None:
+        setattr(sim._backend, self.name, value)
 
 
 class SinchSimulator:
@@ -74,7 +101,26 @@ class SinchSimulator:
         journal_max_requests: keep only about this many journal requests (None keeps all).
         conversation_processing_delay: simulated seconds a Conversation batch stays
             ``READY`` after its ``send_after`` (or creation) before it is ``PROCESSED``.
+
+    The options other than ``host`` and ``port`` configure its backend, and the attributes
+    of the same name (``service_plan_id``, ``inbound_callback_url``, ...) read and write
+    the backend's.
     """
+
+    service_plan_id = _OnBackend[str]()
+    api_token = _OnBackend[str]()
+    project_id = _OnBackend[str]()
+    key_id = _OnBackend[str]()
+    key_secret = _OnBackend[str]()
+    messages_per_second = _OnBackend[float]("Default dispatch rate of new service plans.")
+    webhook_secret = _OnBackend["str | None"]()
+    inbound_callback_url = _OnBackend["str | None"]("Where :meth:`inject_inbound` POSTs.")
+    clock = _OnBackend[SimClock]("The simulated clock.")
+    journal = _OnBackend[Journal]("What the simulator saw: requests, batches, dispatches.")
+    faults = _OnBackend[FaultInjector]("Scripted faults and the request-rate limit.")
+    conversation = _OnBackend[ConversationState](
+        "The Conversation Batch API's state (batches, cancel requests)."
+    )
 
     def __init__(
         self,
@@ -105,50 +151,40 @@ class SinchSimulator:
     ) -> None:
         self.host = _check_loopback(host)
         self.port = port
-        self.service_plan_id = service_plan_id
-        self.api_token = api_token
-        self.project_id = project_id
-        self.key_id = key_id
-        self.key_secret = key_secret
-        self.messages_per_second = messages_per_second
-        self.webhook_secret = webhook_secret
-        self.inbound_callback_url = inbound_callback_url
-        self.clock = SimClock(start_time, time_scale)
-        self.journal = Journal(journal_max_requests)
-        self.faults = FaultInjector(rate_limit_rps)
-        self._ids = IdFactory(seed)
-        self._tokens = TokenStore(self.clock, self._ids, token_ttl)
-        self._callbacks = CallbackDispatcher(
-            self.clock,
-            webhook_secret,
-            max_attempts=callback_max_attempts,
-            retry_base=callback_retry_base,
-            timeout=callback_timeout,
+        self._backend = SimulatorBackend(
+            service_plan_id=service_plan_id,
+            api_token=api_token,
+            project_id=project_id,
+            key_id=key_id,
+            key_secret=key_secret,
+            messages_per_second=messages_per_second,
+            delivery_delay=delivery_delay,
+            token_ttl=token_ttl,
+            webhook_secret=webhook_secret,
+            default_callback_url=default_callback_url,
+            inbound_callback_url=inbound_callback_url,
+            time_scale=time_scale,
+            start_time=start_time,
+            failure_rules=failure_rules,
+            rate_limit_rps=rate_limit_rps,
+            callback_max_attempts=callback_max_attempts,
+            callback_retry_base=callback_retry_base,
+            callback_timeout=callback_timeout,
+            seed=seed,
+            journal_max_requests=journal_max_requests,
+            conversation_processing_delay=conversation_processing_delay,
         )
-        self._ctx = Context(
-            self.journal,
-            self._callbacks,
-            make_outcome(failure_rules),
-            delivery_delay,
-            default_callback_url,
-        )
-        self._plans: dict[str, Plan] = {}
-        self.add_service_plan(service_plan_id, api_token)
-        self._plans[project_id] = Plan(
-            project_id, None, self._ctx, self._ids, messages_per_second, project=True
-        )
-        self.conversation = ConversationState(self.clock, self._ids, conversation_processing_delay)
-        """The Conversation Batch API's state (batches, cancel requests)."""
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.tick_interval = 0.05
+        """Real seconds between background ticks when no callback wakes the tick earlier."""
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         """Bind the server and start the background tick (processing and callbacks)."""
         if self._runner is not None:
             return
-        runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
+        runner = web.AppRunner(build_app(self._backend), access_log=None, handle_signals=False)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
@@ -158,7 +194,7 @@ class SinchSimulator:
             raise
         self._runner = runner
         self.port = runner.addresses[0][1]
-        self._callbacks.open()
+        self._backend.open()
         self._ticker = asyncio.create_task(self._tick_loop(), name="sinch-simulator-tick")
 
     async def stop(self) -> None:
@@ -168,7 +204,7 @@ class SinchSimulator:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-        await self._callbacks.close()
+        await self._backend.close()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -186,20 +222,11 @@ class SinchSimulator:
         await self.stop()
 
     async def _tick_loop(self) -> None:
-        # Not asyncio.wait_for: on Python < 3.12 it can swallow a cancellation that races
-        # with the event being set, and stop() would then wait forever.
-        wake = self._callbacks.wake
-        loop = asyncio.get_running_loop()
+        backend = self._backend
         while True:
-            timer = loop.call_later(self.tick_interval, wake.set)
+            await backend.wait_for_work(self.tick_interval)
             try:
-                await wake.wait()
-            finally:
-                timer.cancel()
-            wake.clear()
-            try:
-                self.process()
-                await self._callbacks.flush()
+                await backend.tick()
             except Exception:  # pragma: no cover - keep the simulator alive
                 log.exception("simulator tick failed")
 
@@ -218,41 +245,38 @@ class SinchSimulator:
     @property
     def token_requests(self) -> int:
         """How many requests reached ``/oauth2/token`` (successful or not)."""
-        return self._tokens.requests
+        return self._backend.token_requests
 
     @property
     def plans(self) -> dict[str, Plan]:
         """Service plans (and the OAuth project) by id."""
-        return dict(self._plans)
+        return self._backend.plans
 
     @property
     def plan(self) -> Plan:
         """The default service plan."""
-        return self._plans[self.service_plan_id]
+        return self._backend.plan()
 
     @property
     def callbacks(self) -> list[CallbackRecord]:
         """Every callback the simulator queued, with its delivery attempts."""
-        return list(self._callbacks.records)
+        return self._backend.callbacks
 
     def add_service_plan(
         self, service_plan_id: str, api_token: str, *, messages_per_second: float | None = None
     ) -> Plan:
         """Add a service plan with its own token, state and dispatch queue."""
-        if service_plan_id in self._plans:
-            raise ValueError(f"service plan {service_plan_id!r} already exists")
-        mps = self.messages_per_second if messages_per_second is None else messages_per_second
-        plan = Plan(service_plan_id, api_token, self._ctx, self._ids, mps)
-        self._plans[service_plan_id] = plan
-        return plan
+        return self._backend.add_service_plan(
+            service_plan_id, api_token, messages_per_second=messages_per_second
+        )
 
     def set_failure_rules(self, rules: OutcomeRules) -> None:
         """Replace the outcome rules (applies to messages dispatched from now on)."""
-        self._ctx.outcome = make_outcome(rules)
+        self._backend.set_failure_rules(rules)
 
     def expire_tokens(self) -> None:
         """Make every OAuth2 token issued so far expired."""
-        self._tokens.expire_all()
+        self._backend.expire_tokens()
 
     def client(self, **kwargs: Any) -> AsyncSmsClient:
         """An ``AsyncSmsClient`` for the default service plan, pointed at this simulator."""
@@ -291,18 +315,10 @@ class SinchSimulator:
             **kwargs,
         )
 
-    # -- time ----------------------------------------------------------------------------
+    # -- time and inbound messages ----------------------------------------------------------
     def process(self) -> None:
         """Process everything due on the simulated clock now (no callbacks sent)."""
-        now = self.clock.now_ts()
-        for plan in self._plans.values():
-            plan.lifecycle.process(now)
-
-    def _next_event(self) -> float:
-        t = min((p.lifecycle.next_time() for p in self._plans.values()), default=float("inf"))
-        if self._runner is not None:
-            t = min(t, self._callbacks.next_due())
-        return t
+        self._backend.process()
 
     async def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds``, stepping through every event on the way.
@@ -310,30 +326,8 @@ class SinchSimulator:
         Dispatches, deliveries, expiries and callbacks (including retries) due in the
         interval all happen, in time order, before this returns.
         """
-        if seconds < 0:
-            raise ValueError("seconds must be >= 0")
-        target = self.clock.now_ts() + seconds
-        for step in range(_MAX_ADVANCE_STEPS):
-            self.process()
-            await self._callbacks.flush()
-            t_next = self._next_event()
-            if t_next > target:
-                break
-            self.clock.advance_to(t_next)
-            if step % 256 == 255:
-                await asyncio.sleep(0)  # let other tasks (e.g. a callback receiver) run
-        else:  # pragma: no cover
-            raise RuntimeError("advance() did not converge")
-        self.clock.advance_to(target)
-        self.process()
-        await self._callbacks.flush()
+        await self._backend.advance(seconds)
 
-    async def settle(self) -> None:
-        """Send the callbacks due now (without moving the clock)."""
-        self.process()
-        await self._callbacks.flush()
-
-    # -- inbound messages ------------------------------------------------------------------
     def inject_inbound(
         self,
         from_: str,
@@ -354,42 +348,16 @@ class SinchSimulator:
         For ``mo_media`` a str ``body`` becomes ``body.message``; ``media`` items default to
         ``status="Uploaded"`` and ``code=0``. Returns the inbound as the API renders it.
         """
-        if type not in ("mo_text", "mo_binary", "mo_media"):
-            raise ValueError(f"unknown inbound type {type!r}")
-        plan = self._plans[service_plan_id or self.service_plan_id]
-        now = self.clock.now_ts()
-        from_e164 = normalize_msisdn(from_)
-        to_e164 = normalize_msisdn(to)
-        data: dict[str, Any] = {
-            "id": self._ids.new(now),
-            "type": type,
-            "from": display_msisdn(from_e164) if from_e164 else from_,
-            "to": display_msisdn(to_e164) if to_e164 else to,
-        }
-        if type == "mo_media":
-            if isinstance(body, dict):
-                media_body = dict(body)
-            else:
-                media_body = {"message": body} if body else {}
-                if subject is not None:
-                    media_body["subject"] = subject
-                media_body["media"] = [
-                    {"status": "Uploaded", "code": 0, **item} for item in (media or [])
-                ]
-            data["body"] = media_body
-        else:
-            data["body"] = body
-            if type == "mo_binary":
-                data["udh"] = udh or ""
-        data["received_at"] = format_ts(now)
-        if sent_at is not None:
-            ts = parse_iso(sent_at) if isinstance(sent_at, str) else sent_at.timestamp()
-            data["sent_at"] = format_ts(ts)
-        if operator_id is not None:
-            data["operator_id"] = operator_id
-        if client_reference is not None:
-            data["client_reference"] = client_reference
-        plan.add_inbound(Inbound(data["id"], data, now, to_e164 or to))
-        if self.inbound_callback_url:
-            self._callbacks.enqueue(self.inbound_callback_url, data, kind="inbound")
-        return dict(data)
+        return self._backend.inject_inbound(
+            from_,
+            to,
+            body,
+            type,
+            udh=udh,
+            client_reference=client_reference,
+            operator_id=operator_id,
+            sent_at=sent_at,
+            media=media,
+            subject=subject,
+            service_plan_id=service_plan_id,
+        )

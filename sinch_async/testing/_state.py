@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from sinch_async.encoding import count_parts
 from sinch_async.testing._clock import days
-from sinch_async.testing._engine import Context, Lifecycle, _lookup_table, render_parameters
+from sinch_async.testing._engine import Context, Lifecycle, lookup_table, render_parameters
 from sinch_async.testing._models import Batch, Group, Inbound, Recipient
 from sinch_async.testing._util import ApiError, IdFactory, looks_like_id, normalize_msisdn
 from sinch_async.testing._validate import (
@@ -236,7 +236,7 @@ class Plan:
                 numbers[entry] = None
             elif looks_like_id(entry):
                 numbers.update(dict.fromkeys(self.expand_group(entry)))
-        table = _lookup_table(spec.opts.get("parameters") or {})
+        table = lookup_table(spec.opts.get("parameters") or {})
         total = 0
         details: list[dict[str, Any]] = []
         for n in numbers:
