@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 from aiolimiter import AsyncLimiter
 
-from sinch_async._retry import Idempotency, RetryPolicy, build_retrying
+from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async.errors import ResponseDecodeError, api_error
 
 if TYPE_CHECKING:
-    from sinch_async._transport import Transport
+    from sinch_async._transport import SendTransport as Transport
 
 __all__ = ["TOKEN_RETRY", "Auth", "OAuth2TokenProvider", "StaticTokenAuth"]
 
@@ -22,7 +22,7 @@ _FORM_BODY = b"grant_type=client_credentials"
 _TOKEN_BURST = 30
 _TOKEN_RATE = 10.0
 TOKEN_RETRY = RetryPolicy(max_attempts=4, backoff_base=1.0, backoff_max=8.0, deadline=30.0)
-_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+_FORM = "application/x-www-form-urlencoded"
 
 
 class Auth(Protocol):
@@ -140,16 +140,17 @@ class OAuth2TokenProvider:
         """
         if self.retry is None:
             return await self._fetch_once(transport)
-        retrying = build_retrying(self.retry, Idempotency.SAFE)
+        retrying = self.retry.retrying(Idempotency.SAFE)
         result: str = await retrying(self._fetch_once, transport)
         return result
 
     async def _fetch_once(self, transport: Transport) -> str:
         await self._limiter.acquire()
-        headers = dict(_FORM_HEADERS)
-        headers["Authorization"] = self._basic
+        headers = {"Authorization": self._basic, "Accept": "application/json"}
         started = time.monotonic()
-        response = await transport.send("POST", self.auth_url, data=_FORM_BODY, headers=headers)
+        response = await transport.send(
+            "POST", self.auth_url, body=_FORM_BODY, headers=headers, content_type=_FORM
+        )
         path = "/oauth2/token"
         if response.status >= 400:
             raise api_error(

@@ -1,7 +1,17 @@
-"""What every client of this library shares: the lifecycle and the entry to the request core."""
+"""What every client shares: one frozen options value, the lifecycle, the entry to the core.
+
+A client's constructor checks its credentials (the only part that differs between the
+SMS and the Conversation Batch clients), builds a :class:`ClientOptions` with
+:meth:`ClientOptions.build` (every other check, before any network I/O) and hands it to
+:meth:`BaseClient._open`, which makes the transport and the :class:`RequestCore`.
+``with_options`` replaces fields of the options and binds a view to the same core
+through :meth:`BaseClient._bind`, the one place where a client's attributes and
+resources are set.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 import warnings
@@ -9,15 +19,20 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
+import aiohttp
 import msgspec
 
+from sinch_async import _config
+from sinch_async._auth import TOKEN_RETRY, Auth, OAuth2TokenProvider
 from sinch_async._codec import decoder_for
-from sinch_async._core import Call, Hooks, Reconcile, RequestCore
+from sinch_async._core import Call, HookFn, Hooks, Reconcile, RequestCore
+from sinch_async._ratelimit import Limiter, RateLimiter
 from sinch_async._retry import Idempotency, RetryPolicy
-from sinch_async._transport import RawResponse, Transport
-from sinch_async.errors import ResponseDecodeError
+from sinch_async._transport import RawResponse, Transport, make_timeout
+from sinch_async._version import __version__
+from sinch_async.errors import ResponseDecodeError, SinchValidationError
 
-__all__ = ["DEFAULT", "BaseClient", "DefaultType"]
+__all__ = ["DEFAULT", "BaseClient", "ClientOptions", "DefaultType", "decode_error"]
 
 
 class DefaultType(enum.Enum):
@@ -29,6 +44,129 @@ class DefaultType(enum.Enum):
 DEFAULT = DefaultType.DEFAULT
 
 C = TypeVar("C", bound="BaseClient")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientOptions:
+    """The checked settings a client is built from (``client.options``).
+
+    ``with_options`` makes a view from a copy with some fields replaced; the
+    session, credentials and rate limiter stay shared.
+    """
+
+    region: str
+    account_id: str
+    """The service plan ID or project ID in the URL path."""
+    base_url: str
+    auth_url: str | None
+    """The OAuth2 token endpoint (``None`` with a static API token)."""
+    max_connections: int
+    timeout: aiohttp.ClientTimeout
+    user_agent: str
+    """The whole ``User-Agent`` header."""
+    retry: RetryPolicy | None
+    rate_limiter: Limiter
+    hooks: Hooks
+    auto_reference: bool
+    """Give every send a unique reference (``auto_client_reference`` / ``auto_correlation_id``)."""
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        region: str,
+        account_id: str,
+        base_url: str,
+        auth_url: str | None,
+        allow_insecure_http: bool,
+        max_connections: int,
+        timeout: float | aiohttp.ClientTimeout | None,
+        user_agent: str | None,
+        retry: RetryPolicy | DefaultType | None,
+        rate_limiter: Limiter | None,
+        requests_per_second: float | DefaultType | None,
+        messages_per_second: float | None,
+        max_concurrency: int | None,
+        default_requests_per_second: float | None,
+        auto_reference: bool,
+        on_request: HookFn | None,
+        on_response: HookFn | None,
+        on_retry: HookFn | None,
+    ) -> ClientOptions:
+        """Check the settings shared by every client (raises :class:`SinchValidationError`)."""
+        if max_connections < 1:
+            raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
+        try:
+            client_timeout = make_timeout(timeout)
+        except (TypeError, ValueError) as exc:
+            raise SinchValidationError("timeout", str(exc), limit="> 0 seconds") from None
+        agent = f"sinch-async/{__version__} aiohttp/{aiohttp.__version__}"
+        return cls(
+            region=region,
+            account_id=account_id,
+            base_url=_config.check_url(
+                base_url, field="base_url", allow_insecure_http=allow_insecure_http
+            ),
+            auth_url=None
+            if auth_url is None
+            else _config.check_url(
+                auth_url, field="auth_url", allow_insecure_http=allow_insecure_http
+            ),
+            max_connections=max_connections,
+            timeout=client_timeout,
+            user_agent=f"{agent} {user_agent}" if user_agent else agent,
+            retry=RetryPolicy() if isinstance(retry, DefaultType) else retry,
+            rate_limiter=_limiter(
+                rate_limiter,
+                default_requests_per_second
+                if isinstance(requests_per_second, DefaultType)
+                else requests_per_second,
+                messages_per_second,
+                max_concurrency,
+                requests_given=not isinstance(requests_per_second, DefaultType),
+            ),
+            hooks=Hooks(on_request=on_request, on_response=on_response, on_retry=on_retry),
+            auto_reference=auto_reference,
+        )
+
+    def token_provider(self, key_id: str, key_secret: str) -> OAuth2TokenProvider:
+        """An OAuth2 token provider for project credentials at :attr:`auth_url`."""
+        assert self.auth_url is not None
+        retry = None if self.retry is None else TOKEN_RETRY
+        return OAuth2TokenProvider(key_id, key_secret, self.auth_url, retry=retry)
+
+
+def _limiter(
+    rate_limiter: Limiter | None,
+    requests_per_second: float | None,
+    messages_per_second: float | None,
+    max_concurrency: int | None,
+    *,
+    requests_given: bool,
+) -> Limiter:
+    given = [
+        name
+        for name, value in (
+            ("requests_per_second", requests_per_second if requests_given else None),
+            ("messages_per_second", messages_per_second),
+            ("max_concurrency", max_concurrency),
+        )
+        if value is not None
+    ]
+    if rate_limiter is not None:
+        if given:
+            raise SinchValidationError(
+                "rate_limiter", f"give either rate_limiter or {', '.join(given)}, not both"
+            )
+        return rate_limiter
+    try:
+        return RateLimiter(
+            requests_per_second=requests_per_second,
+            messages_per_second=messages_per_second,
+            max_concurrency=max_concurrency,
+        )
+    except ValueError as exc:
+        raise SinchValidationError(given[0] if given else "rate_limiter", str(exc)) from None
 
 
 def decode_error(
@@ -45,15 +183,83 @@ def decode_error(
 
 
 class BaseClient:
-    """Session lifecycle (``async with``, ``aclose``, the unclosed-client warning) and
-    ``_request``, shared by :class:`AsyncSmsClient` and the Conversation Batch client."""
+    """Options, session lifecycle (``async with``, ``aclose``, the unclosed-client
+    warning) and ``_request``, shared by :class:`AsyncSmsClient` and the Conversation
+    Batch client."""
 
-    _transport: Transport
+    _options: ClientOptions
     _core: RequestCore
+    _transport: Transport
     _hooks: Hooks
-    retry: RetryPolicy | None
     _is_view: bool = False
     """True for ``with_options()`` views, which share (and never own) the session."""
+    retry: RetryPolicy | None
+    """The :class:`RetryPolicy` in force, or ``None`` when retries are off."""
+    rate_limiter: Limiter
+    """The rate limiter in force (shared if passed in)."""
+    region: str
+    base_url: str
+    auth_url: str | None
+    auth: Auth
+
+    def _open(
+        self,
+        options: ClientOptions,
+        *,
+        auth: Auth,
+        prefix: str,
+        oauth: bool,
+        session: aiohttp.ClientSession | None,
+        session_headers: dict[str, str] | None = None,
+    ) -> None:
+        """Make the transport and the core for ``options``, then bind this client to them.
+
+        ``session_headers`` go on the client's own session (not on one passed in), and
+        then on no request: for a static token, ``Authorization`` and ``Accept``.
+        """
+        own_headers = session_headers if session is None else None
+        self._transport = Transport(
+            session=session,
+            max_connections=options.max_connections,
+            timeout=options.timeout,
+            user_agent=options.user_agent,
+            default_headers=own_headers,
+        )
+        self._core = RequestCore(
+            transport=self._transport,
+            auth=auth,
+            prefix=prefix,
+            oauth=oauth,
+            limiter=options.rate_limiter,
+            user_agent=options.user_agent,
+            session_auth=None if own_headers is None else own_headers.get("Authorization"),
+        )
+        self._bind(options)
+
+    def _bind(self, options: ClientOptions) -> None:
+        """Set the attributes that come from ``options`` (subclasses add their resources)."""
+        self._options = options
+        self._hooks = options.hooks
+        self.retry = options.retry
+        self.rate_limiter = options.rate_limiter
+        self.region = options.region
+        self.base_url = options.base_url
+        self.auth_url = options.auth_url
+        self.auth = self._core.auth
+
+    @property
+    def options(self) -> ClientOptions:
+        """The settings this client was built from (frozen)."""
+        return self._options
+
+    def _view(self: C, **changes: Any) -> C:
+        """A client bound to the same core with some options replaced (``with_options``)."""
+        view = object.__new__(type(self))
+        view._is_view = True
+        view._transport = self._transport
+        view._core = self._core
+        view._bind(dataclasses.replace(self._options, **changes))
+        return view
 
     async def __aenter__(self: C) -> C:
         return self
@@ -105,16 +311,13 @@ class BaseClient:
         retry: RetryPolicy | DefaultType | None = DEFAULT,
         record: bool = True,
     ) -> Coroutine[Any, Any, RawResponse]:
-        """One API call through the rate limiter, the retry loop and the transport.
-
-        A plain function returning the call's coroutine (see :class:`Call`): no wrapper frame.
-        """
+        """One API call: the coroutine of :meth:`Call.run` (limiter, attempts, transport)."""
         core = self._core
         return Call(
             core,
             method,
             path,
-            core.urls[path],
+            core.url(path),
             params,
             body,
             self.retry if isinstance(retry, DefaultType) else retry,
@@ -125,7 +328,7 @@ class BaseClient:
             reconcile,
             record,
             time.monotonic(),
-        ).attempt()
+        ).run()
 
     @staticmethod
     def _decode(response: RawResponse, tp: Any, method: str, path: str) -> Any:

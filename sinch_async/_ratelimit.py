@@ -1,7 +1,21 @@
-"""Client-side rate limiting (aiolimiter) and the shared 429 cool-down.
+"""Client-side rate limiting: the limiter protocol and the in-process :class:`RateLimiter`.
 
-One :class:`RateLimiter` may be shared by several clients (several workers of
-one service plan in one process) by passing it as ``rate_limiter=``.
+The request core talks to a limiter only through :class:`Limiter`'s four methods, once
+per HTTP attempt::
+
+    await limiter.acquire(messages)   # wait for the rate limits, a concurrency slot, the cool-down
+    try:
+        response = ...                # the attempt
+    finally:
+        limiter.release()             # give the concurrency slot back
+    limiter.on_rate_limited(retry_after, cap=..., sent_at=...)   # after a 429
+    limiter.on_success()              # after any other status below 400
+
+:class:`RateLimiter` implements it in one process (aiolimiter buckets, an even pacer,
+the shared 429 cool-down, an adaptive throttle); one instance may be shared by several
+clients (several workers of one service plan in one process) by passing it as
+``rate_limiter=``. Any object with these methods can be passed instead, for example a
+limiter shared between processes.
 """
 
 from __future__ import annotations
@@ -10,12 +24,45 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from aiolimiter import AsyncLimiter
 
-__all__ = ["RateLimiter"]
+__all__ = ["Limiter", "RateLimiter"]
+
+
+@runtime_checkable
+class Limiter(Protocol):
+    """The limiter protocol: what the request core calls around every HTTP attempt.
+
+    Pass any implementation as ``rate_limiter=`` to a client. Every successful
+    :meth:`acquire` is followed by exactly one :meth:`release`, also when the attempt
+    fails or is cancelled; a cancelled :meth:`acquire` must leave nothing held.
+    """
+
+    async def acquire(self, messages: int = 0) -> None:
+        """Wait until a request carrying ``messages`` recipients (0: not a send) may start.
+
+        Covers the request rate, the message rate (weighted by ``messages``), the
+        in-flight bound and any cool-down after a 429.
+        """
+        ...
+
+    def release(self) -> None:
+        """The attempt that :meth:`acquire` let start is over (response read, or failed)."""
+        ...
+
+    def on_rate_limited(
+        self, retry_after: float | None, *, cap: float | None = None, sent_at: float | None = None
+    ) -> None:
+        """A 429 came back: ``retry_after`` seconds from its header (``None``: none),
+        at most ``cap``; ``sent_at`` is the ``time.monotonic()`` when the request left."""
+        ...
+
+    def on_success(self) -> None:
+        """An attempt got a response below 400."""
+        ...
 
 
 class _FifoBucket:
@@ -76,7 +123,7 @@ class _Pacer:
             deque(maxlen=max(1, math.floor(rate))) if rate <= 10_000 else None
         )
         self._lock = asyncio.Lock()
-        self._queued = 0  # callers in acquire()'s slow path (a plain int: read per request)
+        self._queued = 0  # callers waiting in acquire()
 
     def _target(self, now: float) -> float:
         if now > self._next + self._interval:
@@ -93,25 +140,14 @@ class _Pacer:
         self._next = target + self._interval
 
     def try_take(self) -> bool:
-        """Take a slot if one is free now (no waiting, nobody queued); else False.
-
-        The same decision as :meth:`_target` followed by :meth:`_take`, inlined:
-        this runs once per request.
-        """
+        """Take a slot if one is free now (no waiting, nobody queued); else False."""
         if self._queued:
             return False
         now = self._clock()
-        target = self._next
-        if now > target + self._interval:
-            target = now  # idle: no catching up on unused slots
-        elif target > now:
+        target = self._target(now)
+        if target > now:
             return False
-        log = self._log
-        if log is not None:
-            if len(log) == log.maxlen and log[0] + 1.0 > now:
-                return False
-            log.append(now)
-        self._next = target + self._interval
+        self._take(target, now)
         return True
 
     async def acquire(self) -> None:
@@ -229,25 +265,39 @@ class RateLimiter:
     async def acquire(self, messages: int = 0) -> None:
         """Wait until a request (carrying ``messages`` recipients) may start.
 
-        The cool-down is waited for last, so that requests that queued for the
-        rate limits while a 429 arrived wait it out too (and the client checks it
-        once more right before sending, after any wait for a concurrency slot).
+        In order: the message rate, the request rate (and the throttle after 429s),
+        a concurrency slot, then the cool-down, so that requests that queued for a
+        limit or a slot while a 429 arrived wait it out too. Pair with :meth:`release`.
         """
-        if self._messages is not None and messages:
-            await self._messages.acquire(messages)
-        if self._requests is not None:
-            await self._requests.acquire()
-        throttle = self._throttle
-        if throttle is not None:
-            await throttle.acquire()
+        if not self.try_acquire(messages):
+            if self._messages is not None and messages:
+                await self._messages.acquire(messages)
+            if self._requests is not None:
+                await self._requests.acquire()
+            throttle = self._throttle
+            if throttle is not None:
+                await throttle.acquire()
+            self._recent.append(time.monotonic())
+        semaphore = self.semaphore
+        if semaphore is not None:
+            await semaphore.acquire()
         if self._cooldown_until > 0.0:
-            await self.wait_cooldown()
-        self._recent.append(time.monotonic())
+            try:
+                await self.wait_cooldown()
+            except BaseException:
+                self.release()
+                raise
+
+    def release(self) -> None:
+        """Give back the concurrency slot taken by :meth:`acquire`."""
+        if self.semaphore is not None:
+            self.semaphore.release()
 
     def try_acquire(self, messages: int = 0) -> bool:
-        """Let a request start now if nothing makes it wait (no ``await``: the hot path).
+        """Pass the rate limits now if nothing makes them wait; False if something would.
 
-        False means nothing was taken: await :meth:`acquire` instead.
+        False means nothing was taken. The concurrency slot and the cool-down are
+        not part of it: :meth:`acquire` takes those after the rate limits.
         """
         if (self._messages is not None and messages) or self._throttle is not None:
             return False
@@ -259,7 +309,7 @@ class RateLimiter:
             # Only needed without a request rate: the first 429 throttles relative to it.
             self._recent.append(time.monotonic())
             return True
-        return type(requests) is _Pacer and requests.try_take()
+        return isinstance(requests, _Pacer) and requests.try_take()
 
     async def wait_cooldown(self) -> None:
         """Wait until the shared cool-down after a 429 is over."""
@@ -268,15 +318,6 @@ class RateLimiter:
             if remaining <= 0:
                 return
             await asyncio.sleep(remaining)
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of ``max_concurrency`` in-flight slots."""
-        if self.semaphore is None:
-            yield
-            return
-        async with self.semaphore:
-            yield
 
     def observed_rate(self) -> float:
         """Requests started in the last second."""

@@ -10,8 +10,12 @@ What may be retried depends on whether repeating the request is safe:
   after the request was written, a 5xx) is reconciled for sends that carry a
   ``client_reference`` and raised as :class:`AmbiguousSendError` otherwise.
 
-A fresh ``tenacity.AsyncRetrying`` is built for every call: sharing one across
-concurrent tasks corrupts its state.
+This module holds the policy and the classification only; the loop that applies
+them is in :mod:`sinch_async._core`. The decision after each failed attempt (retry
+or stop, and how long to wait) is tenacity's, from the strategies that
+:meth:`RetryPolicy.retrying` builds: :class:`RetrySchedule` feeds each failure to
+them. Both are fresh per call: sharing tenacity state across concurrent tasks
+corrupts it.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ from __future__ import annotations
 import enum
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, stop_after_attempt, stop_before_delay
-from tenacity.retry import retry_base
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+)
 from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from sinch_async._redact import mask_numbers
 from sinch_async.errors import (
@@ -35,7 +43,16 @@ from sinch_async.errors import (
     SinchError,
 )
 
-__all__ = ["Idempotency", "NotApplied", "RetryPolicy", "build_retrying", "is_ambiguous", "logger"]
+__all__ = [
+    "DEFAULT_RETRY_AFTER_CAP",
+    "Idempotency",
+    "NotApplied",
+    "RetryPolicy",
+    "RetrySchedule",
+    "describe_failure",
+    "is_ambiguous",
+    "logger",
+]
 
 logger = logging.getLogger("sinch_async")
 
@@ -124,6 +141,18 @@ class RetryPolicy:
             return idempotency is Idempotency.SAFE or exc.request_sent is False
         return False
 
+    def retrying(self, idempotency: Idempotency) -> AsyncRetrying:
+        """A fresh tenacity ``AsyncRetrying`` with this policy's stop, wait and retry rules."""
+        stop: stop_base = stop_after_attempt(self.max_attempts)
+        if self.deadline is not None:
+            stop = stop | stop_before_delay(self.deadline)
+        return AsyncRetrying(
+            stop=stop,
+            wait=_PolicyWait(self),
+            retry=retry_if_exception(lambda exc: self.is_retryable(exc, idempotency)),
+            reraise=True,
+        )
+
 
 class NotApplied(SinchError):
     """Reconciliation showed that an ambiguous send was not applied: safe to retry."""
@@ -140,55 +169,46 @@ def is_ambiguous(exc: BaseException) -> bool:
     return isinstance(exc, ApiError) and exc.status in (500, 502, 503, 504)
 
 
-class _Retryable(retry_base):
-    def __init__(self, policy: RetryPolicy, idempotency: Idempotency) -> None:
+class _PolicyWait(wait_base):
+    """tenacity's wait before the next attempt: :meth:`RetryPolicy.delay_for` the failure."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
         self.policy = policy
-        self.idempotency = idempotency
 
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        if outcome is None or not outcome.failed:
-            return False
-        exc = outcome.exception()
-        return exc is not None and self.policy.is_retryable(exc, self.idempotency)
-
-
-def _wait_for(policy: RetryPolicy, offset: int) -> Callable[[RetryCallState], float]:
-    def wait(retry_state: RetryCallState) -> float:
+    def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None and outcome.failed else None
-        return policy.delay_for(exc, retry_state.attempt_number + offset)
-
-    return wait
+        return self.policy.delay_for(exc, retry_state.attempt_number)
 
 
-RetryHook = Callable[[int, int, float, BaseException], Any]
+class RetrySchedule:
+    """tenacity's verdict after each failed attempt of one call: wait this long, or stop.
 
-
-def build_retrying(
-    policy: RetryPolicy,
-    idempotency: Idempotency,
-    *,
-    before_sleep: Callable[[RetryCallState], Any] | None = None,
-    offset: int = 0,
-    deadline: float | None = None,
-) -> AsyncRetrying:
-    """A fresh ``AsyncRetrying`` for one call.
-
-    ``offset`` attempts were already made outside it (the first attempt runs
-    without tenacity); ``deadline`` is what is left of the policy's deadline.
+    The attempt loop in :mod:`sinch_async._core` makes the attempts; this feeds each
+    failure to the strategies of :meth:`RetryPolicy.retrying` (retry predicate, wait,
+    stop by attempts and by deadline) through one tenacity ``RetryCallState``.
+    ``started`` is the ``time.monotonic()`` of the call's first attempt.
     """
-    stop: stop_base = stop_after_attempt(max(policy.max_attempts - offset, 1))
-    remaining = policy.deadline if deadline is None else deadline
-    if remaining is not None:
-        stop = stop | stop_before_delay(remaining)
-    return AsyncRetrying(
-        stop=stop,
-        wait=_wait_for(policy, offset),
-        retry=_Retryable(policy, idempotency),
-        reraise=True,
-        before_sleep=before_sleep,
-    )
+
+    __slots__ = ("_retrying", "_state")
+
+    def __init__(self, policy: RetryPolicy, idempotency: Idempotency, started: float) -> None:
+        self._retrying = policy.retrying(idempotency)
+        self._state = RetryCallState(self._retrying, None, (), {})
+        self._state.start_time = started
+
+    def next_delay(self, failure: BaseException) -> float | None:
+        """Seconds to wait before the next attempt after ``failure``, or ``None`` to stop."""
+        state, retrying = self._state, self._retrying
+        state.set_exception((type(failure), failure, failure.__traceback__))
+        if not retrying.retry(state):
+            return None
+        delay = state.upcoming_sleep = float(retrying.wait(state))
+        if retrying.stop(state):
+            return None
+        state.idle_for += delay
+        state.prepare_for_next_attempt()
+        return delay
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -1,10 +1,16 @@
-"""The wire: one pooled aiohttp session per client, one attempt per call.
+"""The wire: the only module that calls aiohttp to send requests.
 
+One pooled aiohttp session per client, one HTTP exchange per :meth:`Transport.send`.
 This layer knows nothing about Sinch. It owns the session's lifecycle (lazy
 creation inside the running loop, clean close, the different-loop check) and
 translates aiohttp's exceptions into :class:`SinchConnectionError` /
-:class:`SinchTimeoutError`, recording whether the request provably never
-reached the server (which decides whether a non-idempotent send may be retried).
+:class:`SinchTimeoutError` (the aiohttp error kept as ``__cause__``), recording
+whether the request provably never reached the server (which decides whether a
+non-idempotent send may be retried).
+
+The request core sees only :class:`SendTransport`: ``send(method, url, params,
+body, headers) -> RawResponse``. Anything with that method (a fake for a unit
+test, a recording wrapper) can stand in for :class:`Transport`.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import msgspec
@@ -29,12 +35,15 @@ from sinch_async.errors import (
 
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "WIRE_ERRORS",
+    "JSON",
     "RawResponse",
+    "SendTransport",
     "Transport",
     "make_timeout",
     "wire_error",
 ]
+
+JSON = "application/json"
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60.0, connect=10.0)
 """60 s for a whole request, of which at most 10 s to connect."""
@@ -44,12 +53,8 @@ _ConnectionTimeout: tuple[type[BaseException], ...] = tuple(
 )
 
 
-class RawResponse(msgspec.Struct, gc=False):
-    """One HTTP response, fully read.
-
-    A struct (built in C, once per response), untracked by the cycle collector: it
-    holds only the status, the read-only headers and the body bytes.
-    """
+class RawResponse(msgspec.Struct):
+    """One HTTP response, fully read: status, read-only headers and body bytes."""
 
     status: int
     headers: Mapping[str, str]
@@ -71,8 +76,30 @@ def make_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.Clien
     return aiohttp.ClientTimeout(total=seconds, connect=min(10.0, seconds))
 
 
+class SendTransport(Protocol):
+    """What the request core needs from a transport: one HTTP exchange, fully read.
+
+    ``body`` bytes go with ``Content-Type: content_type``; ``headers`` are added to
+    the session's own. Failures on the wire raise :class:`SinchConnectionError` /
+    :class:`SinchTimeoutError`; an HTTP error status is a normal :class:`RawResponse`.
+    """
+
+    closed: bool
+
+    async def send(
+        self,
+        method: str,
+        url: str | URL,
+        params: Any = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        content_type: str = JSON,
+    ) -> RawResponse: ...
+
+
 class Transport:
-    """Owns (or borrows) the aiohttp session and performs single attempts."""
+    """Owns (or borrows) the aiohttp session and performs single HTTP exchanges."""
 
     def __init__(
         self,
@@ -94,10 +121,6 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closed = False
         """True once :meth:`aclose` ran."""
-
-    @property
-    def owns_session(self) -> bool:
-        return self._owns_session
 
     @property
     def session_open(self) -> bool:
@@ -142,25 +165,21 @@ class Transport:
         self,
         method: str,
         url: str | URL,
-        *,
         params: Any = None,
-        data: bytes | aiohttp.Payload | None = None,
+        body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout: aiohttp.ClientTimeout | None = None,
+        *,
+        content_type: str = JSON,
     ) -> RawResponse:
         """Perform one HTTP request and read the whole response."""
-        session = self.session()
+        data = None if body is None else aiohttp.BytesPayload(body, content_type=content_type)
         try:
-            if timeout is None:
-                context = session.request(method, url, params=params, data=data, headers=headers)
-            else:
-                context = session.request(
-                    method, url, params=params, data=data, headers=headers, timeout=timeout
-                )
-            async with context as response:
+            async with self.session().request(
+                method, url, params=params, data=data, headers=headers
+            ) as response:
                 return RawResponse(response.status, response.headers, await response.read())
-        except WIRE_ERRORS as exc:
-            raise wire_error(exc, method, url) from None
+        except _WIRE_ERRORS as exc:
+            raise wire_error(exc, method, url) from exc
 
     async def aclose(self) -> None:
         """Close the session if this transport created it. Safe to call twice."""
@@ -187,8 +206,8 @@ class Transport:
         return True
 
 
-WIRE_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
-"""What aiohttp raises for a failed attempt; :func:`wire_error` translates each."""
+_WIRE_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+"""What aiohttp raises for a failed exchange; :func:`wire_error` translates each."""
 
 
 def wire_error(exc: BaseException, method: str, url: str | URL) -> SinchError:

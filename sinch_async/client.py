@@ -1,24 +1,23 @@
-"""``AsyncSmsClient``: configuration, lifecycle and the core request path."""
+"""``AsyncSmsClient``: the SMS REST API's credentials, options and resources."""
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 import msgspec
 
 from sinch_async import _config
-from sinch_async._auth import TOKEN_RETRY, Auth, OAuth2TokenProvider, StaticTokenAuth
-from sinch_async._base import DEFAULT, BaseClient, DefaultType, decode_error
+from sinch_async._auth import StaticTokenAuth
+from sinch_async._base import DEFAULT, BaseClient, ClientOptions, DefaultType, decode_error
 from sinch_async._codec import decode_with_fallback, decoder_for
-from sinch_async._core import HookFn, Hooks, RequestCore
-from sinch_async._ratelimit import RateLimiter
+from sinch_async._core import HookFn
+from sinch_async._ratelimit import Limiter
 from sinch_async._retry import RetryPolicy
-from sinch_async._transport import RawResponse, Transport, make_timeout
+from sinch_async._transport import JSON, RawResponse
 from sinch_async.errors import SinchValidationError
 from sinch_async.resources.batches import Batches
 from sinch_async.resources.delivery_reports import DeliveryReports
@@ -26,21 +25,6 @@ from sinch_async.resources.groups import Groups
 from sinch_async.resources.inbounds import Inbounds
 
 __all__ = ["AsyncSmsClient"]
-
-T = TypeVar("T")
-
-_VERSION = "0.1.0"
-
-
-_DefaultType = DefaultType
-_DEFAULT = DEFAULT
-
-
-def _timeout_or_error(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.ClientTimeout:
-    try:
-        return make_timeout(timeout)
-    except (TypeError, ValueError) as exc:
-        raise SinchValidationError("timeout", str(exc), limit="> 0 seconds") from None
 
 
 def _present(value: str | None) -> bool:
@@ -78,8 +62,8 @@ class AsyncSmsClient(BaseClient):
         user_agent: Extra text appended to the ``User-Agent`` header.
         retry: A :class:`RetryPolicy` (default ``RetryPolicy()``: 5 attempts, full-jitter
             backoff, 120 s deadline); ``None`` turns retries off.
-        rate_limiter: A :class:`RateLimiter` to use (and possibly share with other
-            clients) instead of the three limits below.
+        rate_limiter: A :class:`RateLimiter` (or any :class:`Limiter`) to use, and
+            possibly share with other clients, instead of the three limits below.
         requests_per_second: Limit on requests started per second (off).
         messages_per_second: Limit weighted by recipients per send (off).
         max_concurrency: Bound on requests in flight (off; the pool bounds it anyway).
@@ -115,8 +99,8 @@ class AsyncSmsClient(BaseClient):
         timeout: float | aiohttp.ClientTimeout | None = None,
         allow_insecure_http: bool = False,
         user_agent: str | None = None,
-        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
-        rate_limiter: RateLimiter | None = None,
+        retry: RetryPolicy | DefaultType | None = DEFAULT,
+        rate_limiter: Limiter | None = None,
         requests_per_second: float | None = None,
         messages_per_second: float | None = None,
         max_concurrency: int | None = None,
@@ -148,8 +132,7 @@ class AsyncSmsClient(BaseClient):
                 "key_secret (from_env() reads SINCH_SERVICE_PLAN_ID / SINCH_API_TOKEN or "
                 "SINCH_PROJECT_ID / SINCH_KEY_ID / SINCH_KEY_SECRET)",
             )
-        self._oauth = bool(oauth_given)
-        if self._oauth:
+        if oauth_given:
             missing = [n for n in ("project_id", "key_id", "key_secret") if n not in oauth_given]
             if missing:
                 raise SinchValidationError(
@@ -164,95 +147,53 @@ class AsyncSmsClient(BaseClient):
                 f"service plan credentials need service_plan_id and api_token; missing "
                 f"{missing_name}",
             )
-        if max_connections < 1:
-            raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
-
-        self.region = (region or "us").strip().lower()
-        default_base = _config.default_base_url(self.region, oauth=self._oauth)
-        self.base_url = _config.check_url(
-            base_url or default_base, field="base_url", allow_insecure_http=allow_insecure_http
-        )
-        account_id: str = project_id if self._oauth else service_plan_id  # type: ignore[assignment]
-        self.account_id = account_id
-        """The service plan ID or project ID in the URL path."""
-        self.auth: Auth
-        if self._oauth:
-            self.auth_url: str | None = _config.check_url(
-                auth_url or _config.DEFAULT_AUTH_URL,
-                field="auth_url",
-                allow_insecure_http=allow_insecure_http,
-            )
-            self.auth = OAuth2TokenProvider(
-                key_id or "",
-                key_secret or "",
-                self.auth_url,
-                retry=None if retry is None else TOKEN_RETRY,
-            )
-        else:
-            self.auth_url = None
-            self.auth = StaticTokenAuth(api_token or "")
-
-        prefix = self.base_url
-        if prefix.endswith("/xms/v1"):
-            prefix = prefix[: -len("/xms/v1")]
-        self._prefix = f"{prefix}/xms/v1/{quote(account_id, safe='')}"
-        agent = f"sinch-async/{_VERSION} aiohttp/{aiohttp.__version__}"
-        if user_agent:
-            agent = f"{agent} {user_agent}"
-        # With a static token and the client's own session, the fixed headers go on the
-        # session once instead of on every request.
-        static_auth = (
-            self.auth.header if isinstance(self.auth, StaticTokenAuth) and session is None else None
-        )
-        self._transport = Transport(
-            session=session,
+        region = (region or "us").strip().lower()
+        account_id: str = project_id if oauth_given else service_plan_id  # type: ignore[assignment]
+        default_base = _config.default_base_url(region, oauth=bool(oauth_given))  # checks region
+        options = ClientOptions.build(
+            region=region,
+            account_id=account_id,
+            base_url=base_url or default_base,
+            auth_url=(auth_url or _config.DEFAULT_AUTH_URL) if oauth_given else None,
+            allow_insecure_http=allow_insecure_http,
             max_connections=max_connections,
-            timeout=_timeout_or_error(timeout),
-            user_agent=agent,
-            default_headers=None
-            if static_auth is None
-            else {"Authorization": static_auth, "Accept": "application/json"},
+            timeout=timeout,
+            user_agent=user_agent,
+            retry=retry,
+            rate_limiter=rate_limiter,
+            requests_per_second=requests_per_second,
+            messages_per_second=messages_per_second,
+            max_concurrency=max_concurrency,
+            default_requests_per_second=None,
+            auto_reference=auto_client_reference,
+            on_request=on_request,
+            on_response=on_response,
+            on_retry=on_retry,
         )
-        limits_given = [
-            name
-            for name, value in (
-                ("requests_per_second", requests_per_second),
-                ("messages_per_second", messages_per_second),
-                ("max_concurrency", max_concurrency),
+        prefix = options.base_url.removesuffix("/xms/v1")
+        prefix = f"{prefix}/xms/v1/{quote(account_id, safe='')}"
+        if oauth_given:
+            auth = options.token_provider(key_id or "", key_secret or "")
+            self._open(options, auth=auth, prefix=prefix, oauth=True, session=session)
+        else:
+            static = StaticTokenAuth(api_token or "")
+            # With a static token the fixed headers go on the client's own session once,
+            # instead of on every request.
+            headers = {"Authorization": static.header, "Accept": JSON}
+            self._open(
+                options,
+                auth=static,
+                prefix=prefix,
+                oauth=False,
+                session=session,
+                session_headers=headers,
             )
-            if value is not None
-        ]
-        if rate_limiter is not None and limits_given:
-            raise SinchValidationError(
-                "rate_limiter",
-                f"give either rate_limiter or {', '.join(limits_given)}, not both",
-            )
-        if rate_limiter is None:
-            try:
-                rate_limiter = RateLimiter(
-                    requests_per_second=requests_per_second,
-                    messages_per_second=messages_per_second,
-                    max_concurrency=max_concurrency,
-                )
-            except ValueError as exc:
-                field = limits_given[0] if limits_given else "rate_limiter"
-                raise SinchValidationError(field, str(exc)) from None
-        self.rate_limiter = rate_limiter
-        """The :class:`RateLimiter` in force (shared if passed in)."""
-        self.retry: RetryPolicy | None = RetryPolicy() if isinstance(retry, _DefaultType) else retry
-        """The :class:`RetryPolicy` in force, or ``None`` when retries are off."""
-        self.auto_client_reference = auto_client_reference
-        self._hooks = Hooks(on_request=on_request, on_response=on_response, on_retry=on_retry)
-        self._core = RequestCore(
-            transport=self._transport,
-            auth=self.auth,
-            prefix=self._prefix,
-            user_agent=agent,
-            oauth=self._oauth,
-            limiter=rate_limiter,
-            session_auth=static_auth,
-        )
 
+    def _bind(self, options: ClientOptions) -> None:
+        super()._bind(options)
+        self.account_id = options.account_id
+        """The service plan ID or project ID in the URL path."""
+        self.auto_client_reference = options.auto_reference
         self.batches = Batches(self)
         self.delivery_reports = DeliveryReports(self)
         self.groups = Groups(self)
@@ -287,7 +228,7 @@ class AsyncSmsClient(BaseClient):
         return cls(**kwargs)
 
     def __repr__(self) -> str:
-        kind = "project_id" if getattr(self, "_oauth", False) else "service_plan_id"
+        kind = "project_id" if getattr(self, "auth_url", None) else "service_plan_id"
         return (
             f"AsyncSmsClient({kind}={getattr(self, 'account_id', '?')!r}, "
             f"region={getattr(self, 'region', '?')!r}, base_url={getattr(self, 'base_url', '?')!r})"
@@ -298,7 +239,7 @@ class AsyncSmsClient(BaseClient):
     def with_options(
         self,
         *,
-        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
+        retry: RetryPolicy | DefaultType | None = DEFAULT,
         auto_client_reference: bool | None = None,
     ) -> AsyncSmsClient:
         """A view of this client with other per-call options, sharing its session.
@@ -307,17 +248,12 @@ class AsyncSmsClient(BaseClient):
         attempt only. The view shares the session, credentials and rate limiter;
         closing either closes both.
         """
-        view = copy.copy(self)
-        if not isinstance(retry, _DefaultType):
-            view.retry = retry
+        changes: dict[str, Any] = {}
+        if not isinstance(retry, DefaultType):
+            changes["retry"] = retry
         if auto_client_reference is not None:
-            view.auto_client_reference = auto_client_reference
-        view._is_view = True
-        view.batches = Batches(view)
-        view.delivery_reports = DeliveryReports(view)
-        view.groups = Groups(view)
-        view.inbounds = Inbounds(view)
-        return view
+            changes["auto_reference"] = auto_client_reference
+        return self._view(**changes)
 
     def _decode_union(
         self,

@@ -57,7 +57,7 @@ async def test_failures_before_sending_are_marked_not_sent(exception: Exception)
                 await sms.batches.send(["+46700000001"], "hi")
     assert info.value.request_sent is False
     assert info.value.method == "POST"
-    assert info.value.path == "/xms/v1/plan/batches"
+    assert info.value.path == "/batches"  # API-relative
     assert "tok" not in str(info.value)
 
 

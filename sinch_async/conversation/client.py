@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -17,13 +16,13 @@ import msgspec
 from msgspec import UNSET
 
 from sinch_async import _config
-from sinch_async._auth import TOKEN_RETRY, OAuth2TokenProvider
-from sinch_async._base import DEFAULT, BaseClient, DefaultType
+from sinch_async._auth import OAuth2TokenProvider
+from sinch_async._base import DEFAULT, BaseClient, ClientOptions, DefaultType
 from sinch_async._codec import encode, json_decode
-from sinch_async._core import HookFn, Hooks, Reconcile, RequestCore
-from sinch_async._ratelimit import RateLimiter
+from sinch_async._core import HookFn, Reconcile
+from sinch_async._ratelimit import Limiter
 from sinch_async._retry import Idempotency, RetryPolicy
-from sinch_async._transport import RawResponse, Transport, make_timeout
+from sinch_async._transport import RawResponse
 from sinch_async.conversation._validate import (
     CAMPAIGN_METADATA_KEY,
     CORRELATION_METADATA_KEY,
@@ -64,11 +63,6 @@ CONVERSATION_REGIONS: Final = ("us", "eu", "br")
 DEFAULT_REQUESTS_PER_SECOND: Final = 800.0
 """Sinch's documented Conversation API limit: 800 requests per second per project."""
 _MAX_CORRELATION_CHARS = 256
-_VERSION = "0.1.0"
-
-
-_DefaultType = DefaultType
-_DEFAULT: Final = DEFAULT
 
 
 def _present(value: object) -> bool:
@@ -106,7 +100,8 @@ class AsyncConversationBatchClient(BaseClient):
         allow_insecure_http: Allow ``http://`` to non-loopback hosts (off).
         user_agent: Extra text appended to the ``User-Agent`` header.
         retry: A :class:`RetryPolicy` (default ``RetryPolicy()``); ``None`` turns retries off.
-        rate_limiter: A :class:`RateLimiter` to use (and share) instead of the limits below.
+        rate_limiter: A :class:`RateLimiter` (or any :class:`Limiter`) to use and share
+            instead of the limits below.
         requests_per_second: Requests started per second (800, Sinch's per-project
             limit; ``None`` for no limit).
         messages_per_second: A limit weighted by recipients per send (off).
@@ -131,9 +126,9 @@ class AsyncConversationBatchClient(BaseClient):
         timeout: float | aiohttp.ClientTimeout | None = None,
         allow_insecure_http: bool = False,
         user_agent: str | None = None,
-        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
-        rate_limiter: RateLimiter | None = None,
-        requests_per_second: float | _DefaultType | None = _DEFAULT,
+        retry: RetryPolicy | DefaultType | None = DEFAULT,
+        rate_limiter: Limiter | None = None,
+        requests_per_second: float | DefaultType | None = DEFAULT,
         messages_per_second: float | None = None,
         max_concurrency: int | None = None,
         auto_correlation_id: bool = False,
@@ -152,101 +147,45 @@ class AsyncConversationBatchClient(BaseClient):
                     f"project credentials need project_id, key_id and key_secret; missing "
                     f"{', '.join(missing)}",
                 )
-        if max_connections < 1:
-            raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
-        self.region = (region or "us").strip().lower()
-        if self.region not in CONVERSATION_REGIONS:
+        region = (region or "us").strip().lower()
+        if region not in CONVERSATION_REGIONS:
             raise SinchValidationError(
                 "region",
-                f"unknown region {self.region!r} for the Conversation Batch API; valid "
+                f"unknown region {region!r} for the Conversation Batch API; valid "
                 f"regions: {', '.join(CONVERSATION_REGIONS)}",
                 limit=" | ".join(CONVERSATION_REGIONS),
             )
-        default_base = f"https://{self.region}.conversationbatch.api.sinch.com"
-        self.base_url = _config.check_url(
-            base_url or default_base, field="base_url", allow_insecure_http=allow_insecure_http
-        )
-        self.project_id = project_id
-        if token_provider is not None:
-            self.auth_url = token_provider.auth_url
-            self.auth = token_provider
-        else:
-            self.auth_url = _config.check_url(
-                auth_url or _config.DEFAULT_AUTH_URL,
-                field="auth_url",
-                allow_insecure_http=allow_insecure_http,
-            )
-            self.auth = OAuth2TokenProvider(
-                key_id or "",
-                key_secret or "",
-                self.auth_url,
-                retry=None if retry is None else TOKEN_RETRY,
-            )
-        agent = f"sinch-async/{_VERSION} aiohttp/{aiohttp.__version__}"
-        if user_agent:
-            agent = f"{agent} {user_agent}"
-        try:
-            client_timeout = make_timeout(timeout)
-        except (TypeError, ValueError) as exc:
-            raise SinchValidationError("timeout", str(exc), limit="> 0 seconds") from None
-        self._transport = Transport(
-            session=session,
+        options = ClientOptions.build(
+            region=region,
+            account_id=project_id,
+            base_url=base_url or f"https://{region}.conversationbatch.api.sinch.com",
+            auth_url=None if token_provider is not None else auth_url or _config.DEFAULT_AUTH_URL,
+            allow_insecure_http=allow_insecure_http,
             max_connections=max_connections,
-            timeout=client_timeout,
-            user_agent=agent,
+            timeout=timeout,
+            user_agent=user_agent,
+            retry=retry,
+            rate_limiter=rate_limiter,
+            requests_per_second=requests_per_second,
+            messages_per_second=messages_per_second,
+            max_concurrency=max_concurrency,
+            default_requests_per_second=DEFAULT_REQUESTS_PER_SECOND,
+            auto_reference=auto_correlation_id,
+            on_request=on_request,
+            on_response=on_response,
+            on_retry=on_retry,
         )
-        self.rate_limiter = self._limiter(
-            rate_limiter, requests_per_second, messages_per_second, max_concurrency
-        )
-        """The :class:`RateLimiter` in force (shared if passed in)."""
-        self.retry: RetryPolicy | None = RetryPolicy() if isinstance(retry, _DefaultType) else retry
-        """The :class:`RetryPolicy` in force, or ``None`` when retries are off."""
-        self.auto_correlation_id = auto_correlation_id
-        self._hooks = Hooks(on_request=on_request, on_response=on_response, on_retry=on_retry)
-        self._core = RequestCore(
-            transport=self._transport,
-            auth=self.auth,
-            prefix=f"{self.base_url}/v1/projects/{quote(project_id, safe='')}",
-            user_agent=agent,
-            oauth=True,
-            limiter=self.rate_limiter,
-        )
+        if token_provider is not None:
+            options = replace(options, auth_url=token_provider.auth_url)
+        else:
+            token_provider = options.token_provider(key_id or "", key_secret or "")
+        prefix = f"{options.base_url}/v1/projects/{quote(project_id, safe='')}"
+        self._open(options, auth=token_provider, prefix=prefix, oauth=True, session=session)
 
-    @staticmethod
-    def _limiter(
-        rate_limiter: RateLimiter | None,
-        requests_per_second: float | _DefaultType | None,
-        messages_per_second: float | None,
-        max_concurrency: int | None,
-    ) -> RateLimiter:
-        given = [
-            name
-            for name, value in (
-                ("requests_per_second", requests_per_second),
-                ("messages_per_second", messages_per_second),
-                ("max_concurrency", max_concurrency),
-            )
-            if value is not None and not isinstance(value, _DefaultType)
-        ]
-        if rate_limiter is not None:
-            if given:
-                raise SinchValidationError(
-                    "rate_limiter", f"give either rate_limiter or {', '.join(given)}, not both"
-                )
-            return rate_limiter
-        rps = (
-            DEFAULT_REQUESTS_PER_SECOND
-            if isinstance(requests_per_second, _DefaultType)
-            else requests_per_second
-        )
-        try:
-            return RateLimiter(
-                requests_per_second=rps,
-                messages_per_second=messages_per_second,
-                max_concurrency=max_concurrency,
-            )
-        except ValueError as exc:
-            raise SinchValidationError(given[0] if given else "rate_limiter", str(exc)) from None
+    def _bind(self, options: ClientOptions) -> None:
+        super()._bind(options)
+        self.project_id = options.account_id
+        self.auto_correlation_id = options.auto_reference
 
     @classmethod
     def from_env(
@@ -286,20 +225,19 @@ class AsyncConversationBatchClient(BaseClient):
     def with_options(
         self,
         *,
-        retry: RetryPolicy | _DefaultType | None = _DEFAULT,
+        retry: RetryPolicy | DefaultType | None = DEFAULT,
         auto_correlation_id: bool | None = None,
     ) -> AsyncConversationBatchClient:
         """A view of this client with other per-call options, sharing its session.
 
         The view shares the session, token and rate limiter; closing either closes both.
         """
-        view = copy.copy(self)
-        if not isinstance(retry, _DefaultType):
-            view.retry = retry
+        changes: dict[str, Any] = {}
+        if not isinstance(retry, DefaultType):
+            changes["retry"] = retry
         if auto_correlation_id is not None:
-            view.auto_correlation_id = auto_correlation_id
-        view._is_view = True
-        return view
+            changes["auto_reference"] = auto_correlation_id
+        return self._view(**changes)
 
     # --- requests ----------------------------------------------------------------------------
 
@@ -522,7 +460,7 @@ class AsyncConversationBatchClient(BaseClient):
             "GET",
             path,
             params=[("metadataKey", key), ("metadataValue", value)],
-            retry=_DEFAULT if policy is None else policy,
+            retry=DEFAULT if policy is None else policy,
             record=policy is None,
         )
         try:
