@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -49,7 +48,8 @@ from sinch_async.conversation.models import (
     SendBatchRequest,
 )
 from sinch_async.errors import ResponseDecodeError, SinchValidationError
-from sinch_async.fanout import ChunkResult, FanOutCancelled, FanOutProgress
+from sinch_async.fanout import ChunkResult, FanOutProgress
+from sinch_async.fanout._engine import FanOutOptions
 
 __all__ = [
     "CAMPAIGN_METADATA_KEY",
@@ -403,14 +403,24 @@ class AsyncConversationBatchClient(BaseClient):
         lookup_policy = replace(policy, max_attempts=min(policy.max_attempts, 3))
 
         async def reconcile() -> RawResponse | None:
-            found = await self._list(CORRELATION_METADATA_KEY, correlation_id, lookup_policy)
-            for batch in found:
-                if batch.batch_metadata.get(CORRELATION_METADATA_KEY) == correlation_id:
-                    answer = BatchSendResponse(batch_id=batch.batch_id, send_after=batch.send_after)
-                    return RawResponse(200, {}, encode(answer))
-            return None
+            batch = await self._find_by_reference(correlation_id, lookup_policy)
+            if batch is None:
+                return None
+            answer = BatchSendResponse(batch_id=batch.batch_id, send_after=batch.send_after)
+            return RawResponse(200, {}, encode(answer))
 
         return reconcile
+
+    async def _find_by_reference(
+        self, correlation_id: str, retry: RetryPolicy | DefaultType = DEFAULT
+    ) -> BatchStatus | None:
+        """The batch sent with this correlation ID, or None: the one lookup behind both
+        the reconciliation of an ambiguous send and the fan-out's resume."""
+        found = await self._list(CORRELATION_METADATA_KEY, correlation_id, retry, record=False)
+        for batch in found:
+            if batch.batch_metadata.get(CORRELATION_METADATA_KEY) == correlation_id:
+                return batch
+        return None
 
     async def cancel(
         self,
@@ -452,16 +462,23 @@ class AsyncConversationBatchClient(BaseClient):
             raise SinchValidationError("key", "must be a non-empty string")
         if not isinstance(value, str):
             raise SinchValidationError("value", "must be a string")
-        return await self._list(key, value, None)
+        return await self._list(key, value)
 
-    async def _list(self, key: str, value: str, policy: RetryPolicy | None) -> list[BatchStatus]:
+    async def _list(
+        self,
+        key: str,
+        value: str,
+        retry: RetryPolicy | DefaultType = DEFAULT,
+        *,
+        record: bool = True,
+    ) -> list[BatchStatus]:
         path = "/messages"
         response = await self._request(
             "GET",
             path,
             params=[("metadataKey", key), ("metadataValue", value)],
-            retry=DEFAULT if policy is None else policy,
-            record=policy is None,
+            retry=retry,
+            record=record,
         )
         try:
             raw = json_decode(response.body) if response.body.strip() else {}
@@ -513,25 +530,10 @@ class AsyncConversationBatchClient(BaseClient):
         Returns a report accounting for every recipient; cancelling raises
         :class:`FanOutCancelled` carrying the partial report.
         """
-        run = self._fan_out(
-            app_id,
-            message,
-            recipients,
-            campaign_id,
-            chunk_size,
-            concurrency,
-            on_progress,
-            dedupe,
-            resume,
-            default_parameters,
-            fields,
+        options = FanOutOptions(
+            campaign_id, chunk_size, concurrency, on_progress, dedupe, resume, default_parameters
         )
-        try:
-            async for _ in run.run():
-                pass
-        except asyncio.CancelledError:
-            raise FanOutCancelled(run.report) from None
-        return run.report
+        return await self._fan_out(app_id, message, recipients, options, fields).complete()
 
     async def fan_out_iter(
         self,
@@ -549,20 +551,10 @@ class AsyncConversationBatchClient(BaseClient):
         **fields: Any,
     ) -> AsyncIterator[ChunkResult]:
         """Like :meth:`fan_out`, but yield each chunk's result as it completes."""
-        run = self._fan_out(
-            app_id,
-            message,
-            recipients,
-            campaign_id,
-            chunk_size,
-            concurrency,
-            on_progress,
-            dedupe,
-            resume,
-            default_parameters,
-            fields,
+        options = FanOutOptions(
+            campaign_id, chunk_size, concurrency, on_progress, dedupe, resume, default_parameters
         )
-        async for result in run.run():
+        async for result in self._fan_out(app_id, message, recipients, options, fields).run():
             yield result
 
     def _fan_out(
@@ -570,15 +562,10 @@ class AsyncConversationBatchClient(BaseClient):
         app_id: str,
         message: Message | Mapping[str, Any],
         recipients: RecipientSource,
-        campaign_id: str | None,
-        chunk_size: int,
-        concurrency: int,
-        on_progress: Callable[[FanOutProgress], Any] | None,
-        dedupe: bool,
-        resume: bool | None,
-        default_parameters: Mapping[str, str] | None,
+        options: FanOutOptions,
         fields: dict[str, Any],
     ) -> ConversationFanOut:
+        """The fan-out run, its message and batch fields checked before any I/O."""
         allowed = {
             "processing_strategy",
             "batch_metadata",
@@ -604,15 +591,4 @@ class AsyncConversationBatchClient(BaseClient):
                     raise SinchValidationError("batch_metadata", f"{key!r} is set by fan_out")
         # Check the message and fields once, before any I/O, with a stand-in recipient.
         probe = self.build_send_request(app_id, message, ["probe"], **fields)
-        return ConversationFanOut(
-            self,
-            probe,
-            recipients,
-            campaign_id=campaign_id,
-            chunk_size=chunk_size,
-            concurrency=concurrency,
-            dedupe=dedupe,
-            resume=resume,
-            default_parameters=default_parameters,
-            on_progress=on_progress,
-        )
+        return ConversationFanOut(self, probe, recipients, options)

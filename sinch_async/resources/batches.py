@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any, overload
 import msgspec
 from msgspec import UNSET
 
+from sinch_async._base import DEFAULT, DefaultType
 from sinch_async._codec import decoder_for, encode
 from sinch_async._core import Reconcile
 from sinch_async._pagination import AsyncPaginator
@@ -25,14 +25,9 @@ from sinch_async._validate import (
     check_update_request,
 )
 from sinch_async.errors import SinchValidationError
-from sinch_async.fanout import (
-    ChunkResult,
-    FanOut,
-    FanOutCancelled,
-    FanOutProgress,
-    FanOutReport,
-    RecipientSource,
-)
+from sinch_async.fanout import ChunkResult, FanOutProgress, FanOutReport, RecipientSource
+from sinch_async.fanout._engine import FanOutOptions
+from sinch_async.fanout._sms import SmsFanOut
 from sinch_async.models._base import build_unknown
 from sinch_async.models.batches import (
     BATCH_TYPES,
@@ -260,24 +255,35 @@ class Batches:
         """Look up whether an ambiguous send created its batch (by ``client_reference``)."""
         since = datetime.now(timezone.utc) - timedelta(seconds=policy.reconcile_window)
         lookup_policy = replace(policy, max_attempts=min(policy.max_attempts, 3))
-        client = self._client
 
         async def reconcile() -> RawResponse | None:
-            params = [
-                ("client_reference", client_reference),
-                ("start_date", timestamp_param(since, "start_date")),
-                ("page", "0"),
-                ("page_size", "100"),
-            ]
-            response = await client._request(
-                "GET", "/batches", params=params, retry=lookup_policy, record=False
-            )
-            for item in _BATCH_LIST.raw_items(response.body):
-                if item.get("client_reference") == client_reference:
-                    return RawResponse(200, response.headers, encode(item))
-            return None
+            found = await self._find_by_reference(client_reference, since, lookup_policy)
+            return None if found is None else RawResponse(200, {}, encode(found))
 
         return reconcile
+
+    async def _find_by_reference(
+        self, client_reference: str, since: datetime, retry: RetryPolicy | DefaultType = DEFAULT
+    ) -> dict[str, Any] | None:
+        """The batch created since ``since`` with this ``client_reference`` (its JSON
+        object as Sinch sent it), or None.
+
+        The one lookup behind both the reconciliation of an ambiguous send and the
+        fan-out's resume: the newest 100 batches with that reference.
+        """
+        params = [
+            ("client_reference", client_reference),
+            ("start_date", timestamp_param(since, "start_date")),
+            ("page", "0"),
+            ("page_size", "100"),
+        ]
+        response = await self._client._request(
+            "GET", "/batches", params=params, retry=retry, record=False
+        )
+        for item in _BATCH_LIST.raw_items(response.body):
+            if item.get("client_reference") == client_reference:
+                return item
+        return None
 
     @overload
     async def send(self, to: SendRequest, /) -> Batch: ...
@@ -618,27 +624,11 @@ class Batches:
         parts x recipients) without sending anything. Cancelling raises
         :class:`FanOutCancelled` whose ``report`` says exactly what was sent.
         """
-        run = self._fan_out(
-            recipients,
-            body,
-            from_,
-            campaign_id,
-            chunk_size,
-            concurrency,
-            on_progress,
-            dedupe,
-            resume,
-            default_parameters,
-            fields,
+        options = FanOutOptions(
+            campaign_id, chunk_size, concurrency, on_progress, dedupe, resume, default_parameters
         )
-        if dry_run:
-            return await run.estimate_only()
-        try:
-            async for _ in run.run():
-                pass
-        except asyncio.CancelledError:
-            raise FanOutCancelled(run.report) from None
-        return run.report
+        run = self._fan_out(recipients, body, from_, options, fields)
+        return await (run.estimate_only() if dry_run else run.complete())
 
     async def fan_out_iter(
         self,
@@ -659,20 +649,10 @@ class Batches:
 
         Stopping the iteration early stops new chunks; chunks already in flight finish.
         """
-        run = self._fan_out(
-            recipients,
-            body,
-            from_,
-            campaign_id,
-            chunk_size,
-            concurrency,
-            on_progress,
-            dedupe,
-            resume,
-            default_parameters,
-            fields,
+        options = FanOutOptions(
+            campaign_id, chunk_size, concurrency, on_progress, dedupe, resume, default_parameters
         )
-        async for result in run.run():
+        async for result in self._fan_out(recipients, body, from_, options, fields).run():
             yield result
 
     def _fan_out(
@@ -680,15 +660,10 @@ class Batches:
         recipients: RecipientSource,
         body: str,
         from_: str | None,
-        campaign_id: str | None,
-        chunk_size: int,
-        concurrency: int,
-        on_progress: Callable[[FanOutProgress], Any] | None,
-        dedupe: bool,
-        resume: bool | None,
-        default_parameters: Mapping[str, str] | None,
+        options: FanOutOptions,
         fields: dict[str, Any],
-    ) -> FanOut:
+    ) -> SmsFanOut:
+        """The fan-out run, its batch fields checked before any I/O."""
         unknown = set(fields) - _FAN_OUT_FIELDS
         if unknown:
             name = sorted(unknown)[0]
@@ -699,7 +674,7 @@ class Batches:
         if from_ is not None:
             fields = {**fields, "from_": from_}
         # Check the fields once, before any I/O, with a stand-in recipient.
-        defaults = dict(default_parameters or {})
+        defaults = options.default_parameters or {}
         probe = _build_send_request(
             ["+10000000000"],
             body,
@@ -708,19 +683,7 @@ class Batches:
             | {"parameters": {k: {"default": v} for k, v in defaults.items()} or None},
         )
         check_send_request(probe)
-        return FanOut(
-            self,
-            recipients,
-            body,
-            campaign_id=campaign_id,
-            chunk_size=chunk_size,
-            concurrency=concurrency,
-            dedupe=dedupe,
-            resume=resume,
-            default_parameters=defaults,
-            on_progress=on_progress,
-            fields=fields,
-        )
+        return SmsFanOut(self, recipients, body, options, fields)
 
     async def send_delivery_feedback(self, batch_id: str, recipients: Sequence[str]) -> None:
         """Tell Sinch these recipients received the message (``POST .../delivery_feedback``).
