@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from sinch_async.testing._clock import SimClock, format_ts, parse_iso
-from sinch_async.testing._http import BACKEND_KEY, JSON_KEY, NO_BODY, bearer_failure, json_response
+from sinch_async.testing._http import BACKEND_KEY, bearer_failure, json_body, json_response
 from sinch_async.testing._util import IdFactory
 
 __all__ = [
@@ -330,8 +330,8 @@ Handler = Callable[[web.Request, ConversationState, str], Awaitable[web.Response
 def _body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise ConversationError(415, "Content-Type must be application/json.")
-    body = request[JSON_KEY]
-    if body is NO_BODY or body is None:
+    body = json_body(request)
+    if body is None:
         raise _bad("The request body is not valid JSON.")
     return body
 

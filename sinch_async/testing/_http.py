@@ -18,6 +18,7 @@ __all__ = [
     "NO_BODY",
     "PLAN_KEY",
     "bearer_failure",
+    "json_body",
     "json_response",
 ]
 
@@ -48,6 +49,12 @@ _INVALID_HEADER = 'Bearer error="invalid_token"'
 def json_response(data: Any, status: int = 200) -> web.Response:
     """``data`` encoded as a JSON response."""
     return web.Response(body=_encode(data), status=status, content_type="application/json")
+
+
+def json_body(request: web.Request) -> Any:
+    """The request's decoded JSON body; None if absent, empty, not JSON or ``null``."""
+    body = request[JSON_KEY]
+    return None if body is NO_BODY else body
 
 
 def bearer_failure(

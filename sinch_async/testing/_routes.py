@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from sinch_async.testing._clock import parse_iso
-from sinch_async.testing._http import BACKEND_KEY, JSON_KEY, NO_BODY, PLAN_KEY, json_response
+from sinch_async.testing._http import BACKEND_KEY, PLAN_KEY, json_body, json_response
 from sinch_async.testing._models import FINAL_STATUSES
 from sinch_async.testing._state import ListQuery, Plan, not_found
 from sinch_async.testing._util import ApiError, display_msisdn, normalize_msisdn
@@ -39,8 +39,8 @@ def _now(request: web.Request) -> float:
 
 
 def _json(request: web.Request) -> Any:
-    body = request[JSON_KEY]
-    if body is NO_BODY or body is None:
+    body = json_body(request)
+    if body is None:
         raise invalid_json("The request body is not valid JSON.")
     return body
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -77,6 +78,14 @@ def test_no_module_reads_another_objects_private_attributes(module: str) -> None
 )
 def test_routes_and_state_do_not_import_the_facade(module: str) -> None:
     assert _simulator_imports((PACKAGE / module).read_text()) == []
+
+
+def test_simulator_takes_the_backends_options_plus_host_and_port() -> None:
+    # SinchSimulator spells its options out for help() and IDEs; they must not drift.
+    facade = dict(inspect.signature(SinchSimulator).parameters)
+    assert list(facade)[:2] == ["host", "port"]
+    del facade["host"], facade["port"]
+    assert facade == dict(inspect.signature(SimulatorBackend).parameters)
 
 
 # -- a backend without SinchSimulator ---------------------------------------------------
