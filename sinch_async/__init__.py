@@ -8,11 +8,13 @@ Quick use::
         batch = await sms.batches.send(to=["+46700000001"], body="Hi")
 """
 
+from sinch_async._base import ClientOptions
 from sinch_async._hooks import CallInfo, RequestEvent, ResponseEvent, RetryEvent, call_info
 from sinch_async._pagination import AsyncPaginator, Page
-from sinch_async._ratelimit import RateLimiter
+from sinch_async._ratelimit import Limiter, RateLimiter
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import DEFAULT_TIMEOUT
+from sinch_async._version import __version__
 from sinch_async.client import AsyncSmsClient
 from sinch_async.conversation import AsyncConversationBatchClient
 from sinch_async.errors import (
@@ -67,25 +69,10 @@ from sinch_async.models import (
 )
 from sinch_async.numbers import normalize_number, same_number
 
-__version__ = "0.1.0"
-
 __all__ = [
     "DEFAULT_TIMEOUT",
-    "AmbiguousSendError",
-    "CallInfo",
-    "ChunkResult",
-    "FanOutCancelled",
-    "FanOutProgress",
-    "FanOutReport",
-    "InvalidRecipient",
-    "MessageEstimate",
-    "RateLimiter",
-    "RequestEvent",
-    "ResponseEvent",
-    "RetryEvent",
-    "RetryPolicy",
-    "call_info",
     "UNSET",
+    "AmbiguousSendError",
     "ApiError",
     "AsyncConversationBatchClient",
     "AsyncPaginator",
@@ -98,26 +85,40 @@ __all__ = [
     "BatchDeliveryReport",
     "BinaryBatch",
     "BinaryRequest",
+    "CallInfo",
+    "ChunkResult",
     "ClientClosedError",
+    "ClientOptions",
     "ConflictError",
     "DeliveryReportType",
     "DeliveryStatus",
     "DryRunResult",
     "EventLoopMismatchError",
+    "FanOutCancelled",
+    "FanOutProgress",
+    "FanOutReport",
     "Group",
     "Inbound",
     "InboundBinary",
     "InboundMedia",
     "InboundText",
+    "InvalidRecipient",
+    "Limiter",
     "MediaBatch",
     "MediaBody",
     "MediaRequest",
+    "MessageEstimate",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiter",
     "RecipientDeliveryReport",
+    "RequestEvent",
     "ResponseDecodeError",
+    "ResponseEvent",
+    "RetryEvent",
+    "RetryPolicy",
     "ServerError",
     "SinchConnectionError",
     "SinchError",
@@ -127,6 +128,7 @@ __all__ = [
     "TextRequest",
     "UpdateBatchRequest",
     "__version__",
+    "call_info",
     "normalize_number",
     "same_number",
 ]

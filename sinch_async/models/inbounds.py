@@ -41,10 +41,14 @@ class _InboundFields(ResponseStruct, kw_only=True):
 
 
 class InboundText(_InboundFields, tag_field="type", tag="mo_text", kw_only=True):
+    """An inbound (MO) text message (``type: mo_text``)."""
+
     body: str | None = None
 
 
 class InboundBinary(_InboundFields, tag_field="type", tag="mo_binary", kw_only=True):
+    """An inbound (MO) binary message (``type: mo_binary``)."""
+
     body: str | None = None
     """Base64."""
     udh: str | None = None
@@ -66,6 +70,8 @@ class InboundMediaBody(ResponseStruct, kw_only=True):
 
 
 class InboundMedia(_InboundFields, tag_field="type", tag="mo_media", kw_only=True):
+    """An inbound (MO) MMS with media (``type: mo_media``)."""
+
     body: InboundMediaBody | None = None
 
 
