@@ -74,7 +74,7 @@ class _OnBackend(Generic[T]):
 
 
 class SinchSimulator:
-    """A real aiohttp server speaking the Sinch SMS REST API, with a simulated clock.
+    """A real aiohttp server speaking the Sinch SMS and Conversation Batch APIs, on a sim clock.
 
     Use ``async with SinchSimulator() as sim:`` (or :meth:`start` / :meth:`stop`).
 
