@@ -1,9 +1,23 @@
-"""Shared fixtures: a recording HTTP server on 127.0.0.1 and clients wired to it."""
+"""Shared fixtures and helpers for the whole suite.
+
+Simulator tests use the project's own pytest plugin (``sinch_async.testing.pytest_plugin``,
+registered through the ``pytest11`` entry point): ``sinch_simulator`` and ``sinch_client``.
+``sim`` below is only the short name the tests use for ``sinch_simulator``; a module sets its
+simulator's options once with ``pytestmark = pytest.mark.sinch_simulator(...)`` (or a test
+with the same marker).
+
+Tests of the HTTP layer use a :class:`RecordingServer` (the ``server`` fixture, with ``sms``,
+a client pointed at it) or their own aiohttp handlers served by :func:`serve` / the
+``local_server`` fixture; everything listens on 127.0.0.1 on a free port.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,12 +25,21 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from sinch_async import AsyncSmsClient
+from sinch_async import AsyncSmsClient, FanOutCancelled, RetryPolicy
+from sinch_async.testing import JournalEntry, SinchSimulator
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / (
-    "sinch-sdk-java-sms-fixtures"
-)
-LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "sinch-sdk-java-sms-fixtures"
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE.parents[1] / "shared" / "reference" / "sinch-sdk-java-sms-fixtures"
+LOCAL_FIXTURES = HERE / "fixtures" / "sinch-sdk-java-sms-fixtures"
+
+PLAN = "plan123"
+TOKEN = "secret-token-abc"
+NUM = "+46700000001"
+FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05)
+"""Retries with backoffs of 10 to 50 ms, so tests that go through retries stay quick."""
+
+
+# --- payloads ----------------------------------------------------------------------------------
 
 
 def fixture_dir() -> Path:
@@ -26,6 +49,136 @@ def fixture_dir() -> Path:
 
 def load_fixture(relative: str) -> Any:
     return json.loads((fixture_dir() / relative).read_text(encoding="utf-8"))
+
+
+def text_batch(**changes: Any) -> dict[str, Any]:
+    """The Java SDK's text batch response (a fresh copy), with ``changes`` applied."""
+    data: dict[str, Any] = load_fixture("batches/response/TextResponseDto.json")
+    data.update(changes)
+    return data
+
+
+def group_json(**changes: Any) -> dict[str, Any]:
+    """The Java SDK's group response (a fresh copy), with ``changes`` applied."""
+    data: dict[str, Any] = load_fixture("groups/GroupDto.json")
+    data.update(changes)
+    return data
+
+
+def num(i: int) -> str:
+    """The i-th test number, in E.164 (11 digits)."""
+    return f"+4670{i:07d}"
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    """``count`` test numbers from the ``start``-th one."""
+    return [num(i) for i in range(start, start + count)]
+
+
+def header(headers: dict[str, str], name: str) -> str | None:
+    """A header's value whatever the case of its name (None if absent)."""
+    for key, value in headers.items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+# --- the simulator (through the project's pytest plugin) ---------------------------------------
+
+
+@pytest.fixture
+def sim(sinch_simulator: SinchSimulator) -> SinchSimulator:
+    """The plugin's ``sinch_simulator`` (frozen clock unless the marker says otherwise)."""
+    return sinch_simulator
+
+
+def calls(sim: SinchSimulator, method: str, rel: str) -> list[JournalEntry]:
+    """Journal entries of ``method`` on exactly ``/xms/v1/{plan}{rel}``."""
+    full = f"/xms/v1/{sim.service_plan_id}{rel}"
+    return [e for e in sim.journal.requests if e.method == method and e.path == full]
+
+
+def posts(sim: SinchSimulator) -> list[JournalEntry]:
+    """Every ``POST /batches`` (send) the simulator received, answered or not."""
+    return calls(sim, "POST", "/batches")
+
+
+async def make_batch(sim: SinchSimulator) -> str:
+    """Create one batch (to :data:`NUM`) and clear the journal; the batch's ID."""
+    async with sim.client(retry=None) as client:
+        batch = await client.batches.send([NUM], "seed")
+    sim.journal.clear()
+    return batch.id
+
+
+async def fan_out_cancelled(task: asyncio.Future[Any]) -> FanOutCancelled:
+    """Await a cancelled fan-out task: the FanOutCancelled behind its CancelledError.
+
+    Python 3.10 wraps it in a new CancelledError, hence ``FanOutCancelled.find``.
+    """
+    with pytest.raises(asyncio.CancelledError) as raised:
+        await task
+    found = FanOutCancelled.find(raised.value)
+    assert found is not None, "no FanOutCancelled behind the CancelledError"
+    return found
+
+
+# --- local servers on 127.0.0.1 ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on (a refused connection)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    app: web.Application | Iterable[web.AbstractRouteDef],
+) -> AsyncIterator[str]:
+    """Serve an aiohttp app (or routes such as ``[web.post("/cb", handler)]``) on a free port
+    of 127.0.0.1; yield its base URL ``http://127.0.0.1:PORT``, and stop it on exit."""
+    if not isinstance(app, web.Application):
+        routes = list(app)
+        app = web.Application()
+        app.add_routes(routes)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+LocalServer = Callable[[web.Application | Iterable[web.AbstractRouteDef]], Awaitable[str]]
+
+
+@pytest.fixture
+async def local_server() -> AsyncIterator[LocalServer]:
+    """``await local_server(app_or_routes) -> base URL``: :func:`serve`, stopped after the test."""
+    async with contextlib.AsyncExitStack() as stack:
+
+        async def start(app: web.Application | Iterable[web.AbstractRouteDef]) -> str:
+            return await stack.enter_async_context(serve(app))
+
+        yield start
+
+
+TcpHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def tcp_server(handle: TcpHandler) -> AsyncIterator[str]:
+    """A raw TCP server on 127.0.0.1 (for misbehaving peers); yields ``http://127.0.0.1:PORT``."""
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 @dataclass
@@ -63,7 +216,7 @@ class RecordingServer:
         self.requests: list[Recorded] = []
         self._queue: list[Canned] = []
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._stack = contextlib.AsyncExitStack()
 
     def respond(
         self,
@@ -102,18 +255,12 @@ class RecordingServer:
         return web.Response(status=canned.status, body=canned.body, headers=canned.headers)
 
     async def start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = await self._stack.enter_async_context(
+            serve([web.route("*", "/{tail:.*}", self._handle)])
+        )
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._stack.aclose()
 
 
 @pytest.fixture
@@ -126,14 +273,15 @@ async def server() -> AsyncIterator[RecordingServer]:
         await srv.stop()
 
 
-PLAN = "plan123"
-TOKEN = "secret-token-abc"
+def plan_client(base_url: str, **options: Any) -> AsyncSmsClient:
+    """A client with the service-plan credentials :data:`PLAN` / :data:`TOKEN` for ``base_url``."""
+    return AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=base_url, **options)
 
 
 @pytest.fixture
 async def sms(server: RecordingServer) -> AsyncIterator[AsyncSmsClient]:
     """A client with service-plan credentials pointed at the recording server."""
-    async with AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url) as c:
+    async with plan_client(server.url) as c:
         yield c
 
 

@@ -1,14 +1,18 @@
-"""Fixtures: a running simulator on a frozen clock and a plain aiohttp client for it."""
+"""Fixtures: a plain aiohttp client for the simulator (``sim``, from ``tests/conftest.py``,
+is the plugin's ``sinch_simulator``: a frozen clock, and seed 1 in this folder)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from sinch_async.testing import SinchSimulator
+
+HERE = Path(__file__).resolve().parent
 
 
 class Api:
@@ -56,10 +60,18 @@ class Api:
         return data  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[SinchSimulator]:
-    async with SinchSimulator(time_scale=0, seed=1) as s:
-        yield s
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Seed 1 for the ``sim`` (the plugin's ``sinch_simulator``) of every test in this folder.
+
+    The marker goes on the folder's package node, so a module's ``pytestmark`` or a test's own
+    ``@pytest.mark.sinch_simulator(...)`` still wins, key by key.
+    """
+    for item in items:
+        package = item.getparent(pytest.Package)
+        if package is None or package.path != HERE:
+            continue
+        if not any(mark.name == "sinch_simulator" for mark in package.own_markers):
+            package.add_marker(pytest.mark.sinch_simulator(seed=1))
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ import re
 import aiohttp
 import pytest
 
-from sinch_async.testing import SinchSimulator
-
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
@@ -158,13 +156,13 @@ async def test_malformed_json_and_wrong_content_type(api, session) -> None:
     assert api.sim.journal.batches_created() == []
 
 
-async def test_default_callback_url_satisfies_delivery_report() -> None:
-    async with SinchSimulator(time_scale=0, default_callback_url="http://127.0.0.1:9/cb") as sim:
-        headers = {"Authorization": f"Bearer {sim.api_token}"}
-        url = f"{sim.url}/xms/v1/{sim.service_plan_id}/batches"
-        body = {"to": ["+15550000001"], "body": "x", "delivery_report": "summary"}
-        async with aiohttp.ClientSession(headers=headers) as s, s.post(url, json=body) as resp:
-            assert resp.status == 201
+@pytest.mark.sinch_simulator(default_callback_url="http://127.0.0.1:9/cb")
+async def test_default_callback_url_satisfies_delivery_report(sim) -> None:
+    headers = {"Authorization": f"Bearer {sim.api_token}"}
+    url = f"{sim.url}/xms/v1/{sim.service_plan_id}/batches"
+    body = {"to": ["+15550000001"], "body": "x", "delivery_report": "summary"}
+    async with aiohttp.ClientSession(headers=headers) as s, s.post(url, json=body) as resp:
+        assert resp.status == 201
 
 
 # -- auth -----------------------------------------------------------------------

@@ -4,37 +4,34 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sinch_async.testing import SinchSimulator
+import pytest
 
 
-async def test_batch_report_summary_and_full(connect) -> None:
-    async with SinchSimulator(time_scale=0, failure_rules={"+1555999": "Failed"}) as sim:
-        api = connect(sim)
-        batch = await api.send(
-            ["+15550000001", "+15550000002", "+15559990000"], client_reference="ref"
-        )
-        await sim.advance(1)
-        status, summary = await api.get(f"/batches/{batch['id']}/delivery_report")
-        assert status == 200
-        assert summary == {
-            "type": "delivery_report_sms",
-            "batch_id": batch["id"],
-            "total_message_count": 3,
-            "statuses": [
-                {"code": 0, "status": "Delivered", "count": 2},
-                {"code": 15, "status": "Failed", "count": 1},
-            ],
-            "client_reference": "ref",
-        }
-        _, full = await api.get(f"/batches/{batch['id']}/delivery_report", type="full")
-        assert full["statuses"][0]["recipients"] == ["15550000001", "15550000002"]
-        assert full["statuses"][1]["recipients"] == ["15559990000"]
-        _, only_failed = await api.get(
-            f"/batches/{batch['id']}/delivery_report", status="FAILED", type="full"
-        )
-        assert [s["status"] for s in only_failed["statuses"]] == ["Failed"]
-        _, by_code = await api.get(f"/batches/{batch['id']}/delivery_report", code="0,401")
-        assert [s["count"] for s in by_code["statuses"]] == [2]
+@pytest.mark.sinch_simulator(failure_rules={"+1555999": "Failed"})
+async def test_batch_report_summary_and_full(sim, api) -> None:
+    batch = await api.send(["+15550000001", "+15550000002", "+15559990000"], client_reference="ref")
+    await sim.advance(1)
+    status, summary = await api.get(f"/batches/{batch['id']}/delivery_report")
+    assert status == 200
+    assert summary == {
+        "type": "delivery_report_sms",
+        "batch_id": batch["id"],
+        "total_message_count": 3,
+        "statuses": [
+            {"code": 0, "status": "Delivered", "count": 2},
+            {"code": 15, "status": "Failed", "count": 1},
+        ],
+        "client_reference": "ref",
+    }
+    _, full = await api.get(f"/batches/{batch['id']}/delivery_report", type="full")
+    assert full["statuses"][0]["recipients"] == ["15550000001", "15550000002"]
+    assert full["statuses"][1]["recipients"] == ["15559990000"]
+    _, only_failed = await api.get(
+        f"/batches/{batch['id']}/delivery_report", status="FAILED", type="full"
+    )
+    assert [s["status"] for s in only_failed["statuses"]] == ["Failed"]
+    _, by_code = await api.get(f"/batches/{batch['id']}/delivery_report", code="0,401")
+    assert [s["count"] for s in by_code["statuses"]] == [2]
 
 
 async def test_batch_report_errors(api) -> None:

@@ -113,15 +113,14 @@ async def test_drop_after_processing_creates_the_batch(api, sim) -> None:
     assert listing["count"] == 1
 
 
-async def test_global_rate_limit(connect) -> None:
-    async with SinchSimulator(time_scale=0, rate_limit_rps=5) as sim:
-        api = connect(sim)
-        statuses = [s for s, _ in await asyncio.gather(*(api.get("/batches") for _ in range(20)))]
-        assert statuses.count(200) >= 5
-        assert statuses.count(429) >= 10
-        assert sim.faults.rate_limited == statuses.count(429)
-        sim.faults.set_rate_limit(None)
-        assert (await api.get("/batches"))[0] == 200
+@pytest.mark.sinch_simulator(rate_limit_rps=5)
+async def test_global_rate_limit(sim, api) -> None:
+    statuses = [s for s, _ in await asyncio.gather(*(api.get("/batches") for _ in range(20)))]
+    assert statuses.count(200) >= 5
+    assert statuses.count(429) >= 10
+    assert sim.faults.rate_limited == statuses.count(429)
+    sim.faults.set_rate_limit(None)
+    assert (await api.get("/batches"))[0] == 200
 
 
 def test_invalid_drop_value() -> None:

@@ -18,49 +18,43 @@ def iso_in(sim: SinchSimulator, seconds: float) -> str:
     return (sim.clock.now() + timedelta(seconds=seconds)).isoformat()
 
 
-@pytest.fixture
-async def slow_sim():
-    async with SinchSimulator(time_scale=0, messages_per_second=10, seed=2) as s:
-        yield s
+slow = pytest.mark.sinch_simulator(messages_per_second=10, seed=2)
+"""A plan queue that drains at 10 messages per second."""
 
 
-@pytest.fixture
-async def slow(slow_sim, connect):
-    return connect(slow_sim)
-
-
-async def test_queue_drains_at_messages_per_second(slow, slow_sim) -> None:
+@slow
+async def test_queue_drains_at_messages_per_second(api, sim) -> None:
     numbers = [f"+1555000{i:04d}" for i in range(30)]
-    batch = await slow.send(numbers)
-    _, report = await slow.get(f"/batches/{batch['id']}/delivery_report")
+    batch = await api.send(numbers)
+    _, report = await api.get(f"/batches/{batch['id']}/delivery_report")
     assert report["total_message_count"] == 30
     assert counts(report) == {"Dispatched": 1, "Queued": 29}
-    await slow_sim.advance(0.95)  # dispatches at t0, t0+0.1, ... t0+0.9
-    _, report = await slow.get(f"/batches/{batch['id']}/delivery_report")
+    await sim.advance(0.95)  # dispatches at t0, t0+0.1, ... t0+0.9
+    _, report = await api.get(f"/batches/{batch['id']}/delivery_report")
     assert counts(report) == {"Delivered": 5, "Dispatched": 5, "Queued": 20}
-    await slow_sim.advance(10)
-    _, report = await slow.get(f"/batches/{batch['id']}/delivery_report")
+    await sim.advance(10)
+    _, report = await api.get(f"/batches/{batch['id']}/delivery_report")
     assert counts(report) == {"Delivered": 30}
-    assert slow_sim.journal.recipients_dispatched() == numbers
+    assert sim.journal.recipients_dispatched() == numbers
 
 
-async def test_plan_queue_is_fifo_across_batches(slow, slow_sim) -> None:
+@slow
+async def test_plan_queue_is_fifo_across_batches(api, sim) -> None:
     first = [f"+1555000{i:04d}" for i in range(20)]
-    await slow.send(first)
-    await slow.send(["+15559990000"])
-    await slow_sim.advance(1.0)
-    assert "+15559990000" not in slow_sim.journal.recipients_dispatched()
-    await slow_sim.advance(5)
-    assert slow_sim.journal.recipients_dispatched() == [*first, "+15559990000"]
+    await api.send(first)
+    await api.send(["+15559990000"])
+    await sim.advance(1.0)
+    assert "+15559990000" not in sim.journal.recipients_dispatched()
+    await sim.advance(5)
+    assert sim.journal.recipients_dispatched() == [*first, "+15559990000"]
 
 
-async def test_time_scale_moves_the_clock_without_advance(connect) -> None:
-    async with SinchSimulator(time_scale=200) as sim:
-        api = connect(sim)
-        batch = await api.send(["+15550000001"])
-        await asyncio.sleep(0.05)  # 10 simulated seconds
-        _, report = await api.get(f"/batches/{batch['id']}/delivery_report")
-        assert counts(report) == {"Delivered": 1}
+@pytest.mark.sinch_simulator(time_scale=200)
+async def test_time_scale_moves_the_clock_without_advance(api) -> None:
+    batch = await api.send(["+15550000001"])
+    await asyncio.sleep(0.05)  # 10 simulated seconds
+    _, report = await api.get(f"/batches/{batch['id']}/delivery_report")
+    assert counts(report) == {"Delivered": 1}
 
 
 async def test_scheduled_batch_waits_for_send_at(api, sim) -> None:
@@ -82,11 +76,12 @@ async def test_past_send_at_sends_now(api, sim) -> None:
     assert counts(report) == {"Delivered": 1}
 
 
-async def test_expire_at_before_dispatch_expires(slow, slow_sim) -> None:
+@slow
+async def test_expire_at_before_dispatch_expires(api, sim) -> None:
     numbers = [f"+1555000{i:04d}" for i in range(5)]
-    batch = await slow.send(numbers, expire_at=iso_in(slow_sim, 0.25))
-    await slow_sim.advance(10)
-    _, report = await slow.get(f"/batches/{batch['id']}/delivery_report", type="full")
+    batch = await api.send(numbers, expire_at=iso_in(sim, 0.25))
+    await sim.advance(10)
+    _, report = await api.get(f"/batches/{batch['id']}/delivery_report", type="full")
     by_status = {s["status"]: s for s in report["statuses"]}
     assert by_status["Delivered"]["count"] == 3  # t0, t0+0.1, t0+0.2
     assert by_status["Expired"]["count"] == 2
@@ -94,20 +89,21 @@ async def test_expire_at_before_dispatch_expires(slow, slow_sim) -> None:
     assert by_status["Expired"]["recipients"] == ["15550000003", "15550000004"]
 
 
-async def test_cancel_stops_undispatched_recipients(slow, slow_sim) -> None:
+@slow
+async def test_cancel_stops_undispatched_recipients(api, sim) -> None:
     numbers = [f"+1555000{i:04d}" for i in range(5)]
-    batch = await slow.send(numbers)
-    await slow_sim.advance(0.15)
-    status, canceled = await slow.delete(f"/batches/{batch['id']}")
+    batch = await api.send(numbers)
+    await sim.advance(0.15)
+    status, canceled = await api.delete(f"/batches/{batch['id']}")
     assert status == 200
     assert canceled["canceled"] is True
-    await slow_sim.advance(10)
-    _, report = await slow.get(f"/batches/{batch['id']}/delivery_report")
+    await sim.advance(10)
+    _, report = await api.get(f"/batches/{batch['id']}/delivery_report")
     assert {(s["status"], s["code"], s["count"]) for s in report["statuses"]} == {
         ("Delivered", 0, 2),
         ("Cancelled", 407, 3),
     }
-    assert slow_sim.journal.recipients_dispatched() == numbers[:2]
+    assert sim.journal.recipients_dispatched() == numbers[:2]
 
 
 async def test_cancel_scheduled_batch_sends_nothing(api, sim) -> None:
@@ -196,13 +192,13 @@ async def test_max_parts_aborts_411_unless_truncated(api, sim) -> None:
     assert (dr["status"], dr["number_of_message_parts"]) == ("Delivered", 2)
 
 
-async def test_failure_rules_by_prefix(connect) -> None:
-    rules = {"+1555999": "Failed", "1555888": ("Expired", 0), "+15559991": "Rejected"}
-    async with SinchSimulator(time_scale=0, failure_rules=rules) as sim:
-        api = connect(sim)
-        batch = await api.send(["+15559990000", "+15558880000", "+15559991000", "+15550000000"])
-        await sim.advance(5)
-        _, report = await api.get(f"/batches/{batch['id']}/delivery_report", type="full")
+@pytest.mark.sinch_simulator(
+    failure_rules={"+1555999": "Failed", "1555888": ("Expired", 0), "+15559991": "Rejected"}
+)
+async def test_failure_rules_by_prefix(sim, api) -> None:
+    batch = await api.send(["+15559990000", "+15558880000", "+15559991000", "+15550000000"])
+    await sim.advance(5)
+    _, report = await api.get(f"/batches/{batch['id']}/delivery_report", type="full")
     got = {(st["status"], st["code"]): st["recipients"] for st in report["statuses"]}
     assert got == {
         ("Failed", 15): ["15559990000"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import aiohttp
+import pytest
 
 from sinch_async.testing import SinchSimulator
 
@@ -65,27 +66,27 @@ async def test_token_works_on_project_path_only(sim, connect) -> None:
     assert (await static.get("/batches"))[0] == 401
 
 
-async def test_expired_token_gives_www_authenticate(connect) -> None:
-    async with SinchSimulator(time_scale=0, token_ttl=60) as sim:
-        _, body = await get_token(sim, sim.key_id, sim.key_secret)
-        assert body["expires_in"] == 60
-        project = connect(sim, token=body["access_token"], plan_id=sim.project_id)
-        assert (await project.get("/batches"))[0] == 200
-        await sim.advance(61)
-        status, err = await project.get("/batches")
-        assert status == 401
-        assert err["code"] == "unauthorized"
-        www = project.last_headers["WWW-Authenticate"]
-        assert "expired" in www
-        assert 'error="invalid_token"' in www
-        _, fresh = await get_token(sim, sim.key_id, sim.key_secret)
-        project2 = connect(sim, token=fresh["access_token"], plan_id=sim.project_id)
-        assert (await project2.get("/batches"))[0] == 200
-        sim.expire_tokens()
-        status, _ = await project2.get("/batches")
-        assert status == 401
-        assert "expired" in project2.last_headers["WWW-Authenticate"]
-        assert sim.token_requests == 2
+@pytest.mark.sinch_simulator(token_ttl=60)
+async def test_expired_token_gives_www_authenticate(connect, sim) -> None:
+    _, body = await get_token(sim, sim.key_id, sim.key_secret)
+    assert body["expires_in"] == 60
+    project = connect(sim, token=body["access_token"], plan_id=sim.project_id)
+    assert (await project.get("/batches"))[0] == 200
+    await sim.advance(61)
+    status, err = await project.get("/batches")
+    assert status == 401
+    assert err["code"] == "unauthorized"
+    www = project.last_headers["WWW-Authenticate"]
+    assert "expired" in www
+    assert 'error="invalid_token"' in www
+    _, fresh = await get_token(sim, sim.key_id, sim.key_secret)
+    project2 = connect(sim, token=fresh["access_token"], plan_id=sim.project_id)
+    assert (await project2.get("/batches"))[0] == 200
+    sim.expire_tokens()
+    status, _ = await project2.get("/batches")
+    assert status == 401
+    assert "expired" in project2.last_headers["WWW-Authenticate"]
+    assert sim.token_requests == 2
 
 
 async def test_unknown_token_is_not_reported_as_expired(sim, connect) -> None:
