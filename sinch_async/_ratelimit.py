@@ -215,7 +215,6 @@ class RateLimiter:
         self.max_concurrency = max_concurrency
         self.cooldown = cooldown
         self.adaptive = adaptive
-        self._request_burst = request_burst
         self._requests: _Pacer | _FifoBucket | None = None
         if requests_per_second is not None:
             self._requests = (

@@ -122,11 +122,6 @@ class Transport:
         self.closed = False
         """True once :meth:`aclose` ran."""
 
-    @property
-    def session_open(self) -> bool:
-        """True when this transport created a session that is still open."""
-        return self._owns_session and self._session is not None and not self._session.closed
-
     def session(self) -> aiohttp.ClientSession:
         """The session, created on first use inside the running event loop."""
         loop = asyncio.get_running_loop()

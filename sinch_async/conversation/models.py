@@ -8,7 +8,6 @@ for message kinds or fields this module does not model.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
@@ -49,7 +48,6 @@ __all__ = [
     "TemplateReference",
     "TextMessage",
     "UrlMessage",
-    "message_key",
 ]
 
 BATCH_STATUSES: Final = ("READY", "SCHEDULED", "PROCESSED", "CANCELLED")
@@ -314,11 +312,6 @@ MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
 )
 
 
-def message_key(message: Message) -> str:
-    """The ``AppMessage`` key a typed message is sent under (``"text_message"``, ...)."""
-    return type(message).key
-
-
 # --- recipients -----------------------------------------------------------------------------
 
 
@@ -429,7 +422,3 @@ class BatchStatus(msgspec.Struct, kw_only=True):
 
 class BatchList(msgspec.Struct, kw_only=True):
     batches: list[BatchStatus] = msgspec.field(default_factory=list)
-
-
-def metadata_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | UnsetType:
-    return UNSET if value is None else dict(value)
