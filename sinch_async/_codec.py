@@ -16,7 +16,6 @@ __all__ = [
     "decode_with_fallback",
     "decoder_for",
     "encode",
-    "ensure_utc",
     "format_timestamp",
     "json_decode",
 ]
@@ -70,13 +69,6 @@ def decode_with_fallback(
         if isinstance(raw, dict) and raw.get("type") not in known_tags:
             return fallback(raw)
         raise
-
-
-def ensure_utc(value: datetime | None) -> datetime | None:
-    """Return an aware datetime: naive values are taken as UTC (as Sinch does)."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def format_timestamp(value: datetime) -> str:

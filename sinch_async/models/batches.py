@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import msgspec
 from msgspec import UNSET, UnsetType, field
@@ -18,10 +18,12 @@ __all__ = [
     "DeliveryFeedbackRequest",
     "DryRunRecipient",
     "DryRunResult",
+    "FanOutFields",
     "MediaBatch",
     "MediaBody",
     "MediaRequest",
     "Parameters",
+    "SendFields",
     "SendRequest",
     "TextBatch",
     "TextRequest",
@@ -45,8 +47,9 @@ class MediaBody(msgspec.Struct, kw_only=True, omit_defaults=True):
 # --- requests -----------------------------------------------------------------------------
 
 
-class _SendRequestBase(RequestStruct, tag_field="type", kw_only=True):
-    to: list[str]
+class _BatchOptions(RequestStruct, kw_only=True):
+    """The optional fields of a batch, shared by the send and the update requests."""
+
     from_: str | UnsetType = field(default=UNSET, name="from")
     parameters: Parameters | UnsetType = UNSET
     delivery_report: str | UnsetType = UNSET
@@ -60,6 +63,10 @@ class _SendRequestBase(RequestStruct, tag_field="type", kw_only=True):
     max_number_of_message_parts: int | UnsetType = UNSET
     from_ton: int | UnsetType = UNSET
     from_npi: int | UnsetType = UNSET
+
+
+class _SendRequestBase(_BatchOptions, tag_field="type", kw_only=True):
+    to: list[str]
 
 
 class TextRequest(_SendRequestBase, tag="mt_text", kw_only=True):
@@ -86,28 +93,44 @@ SendRequest = TextRequest | BinaryRequest | MediaRequest
 """The body of ``POST /batches``, ``POST /batches/dry_run`` and ``PUT /batches/{id}``."""
 
 
-class UpdateBatchRequest(RequestStruct, kw_only=True):
+class UpdateBatchRequest(_BatchOptions, kw_only=True):
     """The body of ``POST /batches/{id}`` (partial update): only set fields change."""
 
     type: str | UnsetType = UNSET
     to_add: list[str] | UnsetType = UNSET
     to_remove: list[str] | UnsetType = UNSET
-    from_: str | UnsetType = field(default=UNSET, name="from")
     body: str | MediaBody | UnsetType = UNSET
     udh: str | UnsetType = UNSET
-    parameters: Parameters | UnsetType = UNSET
-    delivery_report: str | UnsetType = UNSET
-    send_at: datetime | UnsetType = UNSET
-    expire_at: datetime | UnsetType = UNSET
-    callback_url: str | UnsetType = UNSET
-    client_reference: str | UnsetType = UNSET
-    feedback_enabled: bool | UnsetType = UNSET
-    flash_message: bool | UnsetType = UNSET
-    truncate_concat: bool | UnsetType = UNSET
-    max_number_of_message_parts: int | UnsetType = UNSET
-    from_ton: int | UnsetType = UNSET
-    from_npi: int | UnsetType = UNSET
     strict_validation: bool | UnsetType = UNSET
+
+
+class FanOutFields(TypedDict, total=False):
+    """The batch fields ``fan_out`` passes on to every chunk (``None`` means not given)."""
+
+    delivery_report: str | None
+    send_at: datetime | None
+    expire_at: datetime | None
+    callback_url: str | None
+    feedback_enabled: bool | None
+    flash_message: bool | None
+    truncate_concat: bool | None
+    max_number_of_message_parts: int | None
+    from_ton: int | None
+    from_npi: int | None
+
+
+class SendFields(FanOutFields, total=False):
+    """The optional keyword fields of ``send``, ``dry_run``, ``replace`` and ``update``:
+    every request field but ``to`` and ``body`` (``None`` means not given).
+
+    The names follow :class:`TextRequest`, :class:`BinaryRequest` and :class:`MediaRequest`.
+    """
+
+    from_: str | None
+    udh: str | None
+    parameters: Parameters | None
+    client_reference: str | None
+    strict_validation: bool | None
 
 
 class DeliveryFeedbackRequest(RequestStruct, kw_only=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -10,9 +10,11 @@ from urllib.parse import quote
 import msgspec
 from msgspec import UNSET
 
-from sinch_async._codec import decode_with_fallback, decoder_for, json_decode
+from sinch_async._base import decode_error
+from sinch_async._codec import decode_with_fallback, decoder_for, format_timestamp, json_decode
 from sinch_async._pagination import AsyncPaginator, Page, check_page_size
-from sinch_async.errors import ResponseDecodeError, SinchValidationError
+from sinch_async._transport import RawResponse
+from sinch_async.errors import SinchValidationError
 
 if TYPE_CHECKING:
     from sinch_async.client import AsyncSmsClient
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ListSpec",
     "csv",
+    "decode_union",
+    "list_query",
     "opt",
     "require_id",
     "seg",
@@ -46,12 +50,17 @@ def seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _require_datetime(value: object, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise SinchValidationError(field, f"must be a datetime, got {type(value).__name__}")
+    return value
+
+
 def utc(value: datetime | None, field: str) -> datetime | None:
     """A datetime in UTC; naive values are taken as UTC (as Sinch does)."""
     if value is None:
         return None
-    if not isinstance(value, datetime):
-        raise SinchValidationError(field, f"must be a datetime, got {type(value).__name__}")
+    value = _require_datetime(value, field)
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
@@ -63,10 +72,29 @@ def timestamp_param(value: datetime | str, field: str) -> str:
         if not value.strip():
             raise SinchValidationError(field, "must not be empty")
         return value
-    as_utc = utc(value, field)
-    assert as_utc is not None
-    text = as_utc.isoformat(timespec="milliseconds" if as_utc.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
+    return format_timestamp(_require_datetime(value, field))
+
+
+def list_query(
+    filters: Mapping[str, str | Iterable[Any] | None],
+    *,
+    start_date: datetime | str | None,
+    end_date: datetime | str | None,
+    client_reference: str | None,
+) -> list[tuple[str, str]]:
+    """The query of a list endpoint, in this order: the list ``filters`` given (by
+    argument name: ``from_`` is sent as ``from``), comma-joined; the time window; the reference.
+    """
+    params = [
+        (name.rstrip("_"), csv(value, name)) for name, value in filters.items() if value is not None
+    ]
+    if start_date is not None:
+        params.append(("start_date", timestamp_param(start_date, "start_date")))
+    if end_date is not None:
+        params.append(("end_date", timestamp_param(end_date, "end_date")))
+    if client_reference is not None:
+        params.append(("client_reference", client_reference))
+    return params
 
 
 def csv(values: str | Iterable[Any], field: str) -> str:
@@ -80,6 +108,22 @@ def _checked_csv(items: list[str], field: str) -> str:
     if not items or any(not item for item in items):
         raise SinchValidationError(field, "must hold at least one non-empty value")
     return ",".join(items)
+
+
+def decode_union(
+    response: RawResponse,
+    tp: Any,
+    known_tags: frozenset[str],
+    fallback: Callable[[dict[str, Any]], Any],
+    method: str,
+    path: str,
+) -> Any:
+    """The body as a member of the tagged union ``tp``, or ``fallback(raw)`` for a ``type``
+    newer than this library (:class:`ResponseDecodeError` if it is neither)."""
+    try:
+        return decode_with_fallback(response.body, tp, known_tags, fallback)
+    except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)
+        raise decode_error(response, exc, method, path) from None
 
 
 class ListSpec(Generic[T]):
@@ -157,13 +201,7 @@ class ListSpec(Generic[T]):
             response = await client._request("GET", path, params=query)
             try:
                 return self.decode(response.body, requested)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                raise ResponseDecodeError(
-                    f"unexpected list page: {exc}",
-                    status=response.status,
-                    body=response.body,
-                    method="GET",
-                    path=path,
-                ) from None
+            except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)
+                raise decode_error(response, exc, "GET", path) from None
 
         return AsyncPaginator(fetch, page_size=size, limit=limit)

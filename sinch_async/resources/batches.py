@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
@@ -12,18 +13,12 @@ import msgspec
 from msgspec import UNSET
 
 from sinch_async._base import DEFAULT, DefaultType
-from sinch_async._codec import decoder_for, encode
+from sinch_async._codec import encode
 from sinch_async._core import Reconcile
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse
-from sinch_async._validate import (
-    MAX_BODY_CHARS,
-    MAX_UPDATE_RECIPIENTS,
-    check_recipients,
-    check_send_request,
-    check_update_request,
-)
+from sinch_async._validate import check_recipients, check_send_request
 from sinch_async.errors import SinchValidationError
 from sinch_async.fanout import ChunkResult, FanOutProgress, FanOutReport, RecipientSource
 from sinch_async.fanout._engine import FanOutOptions
@@ -32,177 +27,64 @@ from sinch_async.models._base import build_unknown
 from sinch_async.models.batches import (
     BATCH_TYPES,
     Batch,
-    BinaryRequest,
     DeliveryFeedbackRequest,
     DryRunResult,
     KnownBatch,
     MediaBody,
-    MediaRequest,
-    Parameters,
     SendRequest,
-    TextRequest,
     UnknownBatch,
     UpdateBatchRequest,
 )
+from sinch_async.resources._batch_request import (
+    FAN_OUT_FIELDS,
+    SEND_FIELDS,
+    build_send_request,
+    dry_run_params,
+    send_request,
+    update_request,
+)
 from sinch_async.resources._common import (
     ListSpec,
-    csv,
-    opt,
+    decode_union,
+    list_query,
     require_id,
     seg,
     timestamp_param,
-    utc,
 )
 
 if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+
     from sinch_async.client import AsyncSmsClient
+    from sinch_async.models.batches import SendFields
 
 __all__ = ["Batches"]
+
+
+_SEND_FIELDS = SEND_FIELDS
+_FAN_OUT_FIELDS = FAN_OUT_FIELDS
+_build_send_request = build_send_request
 
 
 def _unknown_batch(raw: dict[str, Any]) -> UnknownBatch:
     return build_unknown(UnknownBatch, raw, id="")
 
 
-_BATCH_DECODER = decoder_for(KnownBatch)
-
 _BATCH_LIST = ListSpec[Batch](
     "Batches", "batches", KnownBatch, known_tags=BATCH_TYPES, fallback=_unknown_batch
 )
 
 
-_PER_BATCH_HINT = " per batch; use sms.batches.fan_out() to send to more recipients"
+def _batch(response: RawResponse, method: str, path: str) -> Batch:
+    batch: Batch = decode_union(response, KnownBatch, BATCH_TYPES, _unknown_batch, method, path)
+    return batch
 
 
-def _build_send_request(
-    to: Sequence[str] | str,
-    body: str | MediaBody | None,
-    type: str,
-    fields: dict[str, Any],
-) -> SendRequest:
-    """A validated request struct from keyword fields (timestamps in UTC)."""
-    recipients = check_recipients(to, hint=_PER_BATCH_HINT)
-    if body is None:
-        raise SinchValidationError("body", "is required")
-    if not fields and type == "mt_text" and isinstance(body, str) and len(body) <= MAX_BODY_CHARS:
-        return TextRequest(to=recipients, body=body)  # the common case, nothing else to check
-    request = _build_checked(recipients, body, type, fields)
-    check_send_request(request, recipients_checked=True)
-    return request
-
-
-def _build_checked(
-    recipients: list[str], body: str | MediaBody, type: str, fields: dict[str, Any]
-) -> SendRequest:
-    values = {name: value for name, value in fields.items() if value is not None}
-    for name in ("send_at", "expire_at"):
-        if name in values:
-            values[name] = utc(values[name], name)
-    udh = values.pop("udh", UNSET)
-    strict_validation = values.pop("strict_validation", UNSET)
-    if udh is not UNSET and type != "mt_binary":
-        raise SinchValidationError("udh", "is only for type='mt_binary'")
-    if strict_validation is not UNSET and type != "mt_media":
-        raise SinchValidationError("strict_validation", "is only for type='mt_media'")
-    if type == "mt_text":
-        if not isinstance(body, str):
-            raise SinchValidationError("body", "must be a string for mt_text")
-        return TextRequest(to=recipients, body=body, **values)
-    if type == "mt_binary":
-        if not isinstance(body, str):
-            raise SinchValidationError("body", "must be a Base64 string for mt_binary")
-        if udh is UNSET:
-            raise SinchValidationError(
-                "udh", "an mt_binary batch needs udh (the user data header, hex encoded)"
-            )
-        return BinaryRequest(to=recipients, body=body, udh=udh, **values)
-    if type == "mt_media":
-        if isinstance(body, dict):
-            body = MediaBody(**body)
-        if not isinstance(body, MediaBody):
-            raise SinchValidationError("body", "must be a MediaBody(url=...) for mt_media")
-        return MediaRequest(to=recipients, body=body, strict_validation=strict_validation, **values)
-    raise SinchValidationError(
-        "type", f"unknown batch type {type!r}; valid: mt_text, mt_binary, mt_media"
-    )
-
-
-_SEND_FIELDS = (
-    "from_",
-    "udh",
-    "parameters",
-    "delivery_report",
-    "send_at",
-    "expire_at",
-    "callback_url",
-    "client_reference",
-    "feedback_enabled",
-    "flash_message",
-    "truncate_concat",
-    "max_number_of_message_parts",
-    "from_ton",
-    "from_npi",
-    "strict_validation",
-)
-
-_SEND_FIELD_NAMES = frozenset(_SEND_FIELDS)
-
-
-def _request_from(
-    to: Any, body: Any, type: str, fields: dict[str, Any], method: str
-) -> SendRequest:
-    """The request struct for send/dry_run/replace, from a struct or from keyword fields."""
-    if (
-        not fields
-        and type == "mt_text"
-        and to.__class__ is list
-        and body.__class__ is str
-        and len(body) <= MAX_BODY_CHARS
-    ):
-        # The common case (text to a list of numbers): nothing else to check.
-        return TextRequest(to=check_recipients(to, hint=_PER_BATCH_HINT), body=body)
-    if fields:
-        unknown = fields.keys() - _SEND_FIELD_NAMES
-        if unknown:
-            raise TypeError(f"{method}() got an unexpected keyword argument {min(unknown)!r}")
-    if isinstance(to, (TextRequest, BinaryRequest, MediaRequest)):
-        given = [name for name, value in fields.items() if value is not None]
-        if type != "mt_text":
-            given.insert(0, "type")
-        if body is not None:
-            given.insert(0, "body")
-        if given:
-            raise SinchValidationError(
-                given[0], "give either a request struct or keyword fields, not both"
-            )
-        return to
-    return _build_send_request(to, body, type, fields)
-
-
-_FAN_OUT_FIELDS = frozenset(
-    {
-        "delivery_report",
-        "send_at",
-        "expire_at",
-        "callback_url",
-        "feedback_enabled",
-        "flash_message",
-        "truncate_concat",
-        "max_number_of_message_parts",
-        "from_ton",
-        "from_npi",
-    }
-)
-
-
-def _in_utc(request: SendRequest) -> SendRequest:
-    """The request with ``send_at`` / ``expire_at`` in UTC (naive values taken as UTC)."""
-    changes: dict[str, Any] = {}
-    for name in ("send_at", "expire_at"):
-        value = getattr(request, name)
-        if isinstance(value, datetime) and value.tzinfo is not timezone.utc:
-            changes[name] = utc(value, name)
-    return msgspec.structs.replace(request, **changes) if changes else request
+def _path(batch_id: str) -> str:
+    return f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
 
 
 class Batches:
@@ -212,15 +94,9 @@ class Batches:
         self._client = client
 
     def _prepared(
-        self, method: str, path: str, request: SendRequest, *, built: bool = False
+        self, method: str, path: str, request: SendRequest
     ) -> Coroutine[Any, Any, RawResponse]:
-        """Validate a send/replace request and return the coroutine that performs it.
-
-        ``built``: made by :func:`_build_send_request`, so already checked and in UTC.
-        """
-        if not built:
-            check_send_request(request)
-            request = _in_utc(request)
+        """The coroutine that sends a checked send/replace request (with its reconciler)."""
         client = self._client
         reconcile = None
         if method == "POST":
@@ -239,17 +115,6 @@ class Batches:
             request_obj=request,
             reconcile=reconcile,
         )
-
-    def _batch(self, response: RawResponse, method: str, path: str) -> Batch:
-        try:
-            known: Batch = _BATCH_DECODER.decode(response.body)  # the common case
-            return known
-        except msgspec.DecodeError:
-            pass  # a type newer than this client, or not a batch: see _decode_union
-        result: Batch = self._client._decode_union(
-            response, KnownBatch, BATCH_TYPES, _unknown_batch, method, path
-        )
-        return result
 
     def _reconciler(self, client_reference: str, policy: RetryPolicy) -> Reconcile:
         """Look up whether an ambiguous send created its batch (by ``client_reference``)."""
@@ -294,22 +159,8 @@ class Batches:
         to: Sequence[str] | str,
         body: str | MediaBody,
         *,
-        from_: str | None = None,
         type: str = "mt_text",
-        udh: str | None = None,
-        parameters: Parameters | None = None,
-        delivery_report: str | None = None,
-        send_at: datetime | None = None,
-        expire_at: datetime | None = None,
-        callback_url: str | None = None,
-        client_reference: str | None = None,
-        feedback_enabled: bool | None = None,
-        flash_message: bool | None = None,
-        truncate_concat: bool | None = None,
-        max_number_of_message_parts: int | None = None,
-        from_ton: int | None = None,
-        from_npi: int | None = None,
-        strict_validation: bool | None = None,
+        **fields: Unpack[SendFields],
     ) -> Batch: ...
 
     async def send(
@@ -318,7 +169,7 @@ class Batches:
         body: str | MediaBody | None = None,
         *,
         type: str = "mt_text",
-        **fields: Any,
+        **fields: Unpack[SendFields],
     ) -> Batch:
         """Send a batch (``POST /batches``): one message to 1..1000 numbers or group IDs.
 
@@ -329,9 +180,9 @@ class Batches:
         :class:`TextRequest`, :class:`BinaryRequest` or :class:`MediaRequest`.
         Returns the created batch.
         """
-        request = _request_from(to, body, type, fields, "send")
-        response = await self._prepared("POST", "/batches", request, built=request is not to)
-        return self._batch(response, "POST", "/batches")
+        request = send_request("send", to, body, type, fields)
+        response = await self._prepared("POST", "/batches", request)
+        return _batch(response, "POST", "/batches")
 
     def list(
         self,
@@ -350,15 +201,12 @@ class Batches:
         by creation time, ``client_reference`` by your reference. ``page_size``
         (1..100, default 100) is the size of each request; ``limit`` stops early.
         """
-        params: list[tuple[str, str]] = []
-        if from_ is not None:
-            params.append(("from", csv(from_, "from_")))
-        if start_date is not None:
-            params.append(("start_date", timestamp_param(start_date, "start_date")))
-        if end_date is not None:
-            params.append(("end_date", timestamp_param(end_date, "end_date")))
-        if client_reference is not None:
-            params.append(("client_reference", client_reference))
+        params = list_query(
+            {"from_": from_},
+            start_date=start_date,
+            end_date=end_date,
+            client_reference=client_reference,
+        )
         return _BATCH_LIST.paginator(
             self._client, "/batches", params, page_size=page_size, limit=limit
         )
@@ -381,22 +229,8 @@ class Batches:
         *,
         per_recipient: bool | None = None,
         number_of_recipients: int | None = None,
-        from_: str | None = None,
         type: str = "mt_text",
-        udh: str | None = None,
-        parameters: Parameters | None = None,
-        delivery_report: str | None = None,
-        send_at: datetime | None = None,
-        expire_at: datetime | None = None,
-        callback_url: str | None = None,
-        client_reference: str | None = None,
-        feedback_enabled: bool | None = None,
-        flash_message: bool | None = None,
-        truncate_concat: bool | None = None,
-        max_number_of_message_parts: int | None = None,
-        from_ton: int | None = None,
-        from_npi: int | None = None,
-        strict_validation: bool | None = None,
+        **fields: Unpack[SendFields],
     ) -> DryRunResult: ...
 
     async def dry_run(
@@ -407,43 +241,25 @@ class Batches:
         per_recipient: bool | None = None,
         number_of_recipients: int | None = None,
         type: str = "mt_text",
-        **fields: Any,
+        **fields: Unpack[SendFields],
     ) -> DryRunResult:
         """Count recipients and message parts without sending (``POST /batches/dry_run``).
 
         ``per_recipient=True`` adds per-recipient details (body, parts, encoding)
         for up to ``number_of_recipients`` (1..1000, Sinch's default 100) recipients.
         """
-        request = _request_from(to, body, type, fields, "dry_run")
-        check_send_request(request)
-        params: list[tuple[str, str]] = []
-        if per_recipient is not None:
-            params.append(("per_recipient", "true" if per_recipient else "false"))
-        if number_of_recipients is not None:
-            if (
-                isinstance(number_of_recipients, bool)
-                or not isinstance(number_of_recipients, int)
-                or not 1 <= number_of_recipients <= 1000
-            ):
-                raise SinchValidationError(
-                    "number_of_recipients", "must be an integer in 1..1000", limit="1..1000"
-                )
-            params.append(("number_of_recipients", str(number_of_recipients)))
+        request = send_request("dry_run", to, body, type, fields)
+        params = dry_run_params(per_recipient, number_of_recipients)
         path = "/batches/dry_run"
-        response = await self._client._request(
-            "POST", path, params=params or None, body=encode(request)
-        )
+        response = await self._client._request("POST", path, params=params, body=encode(request))
         result: DryRunResult = self._client._decode(response, DryRunResult, "POST", path)
         return result
 
     async def get(self, batch_id: str) -> Batch:
         """One batch by ID (``GET /batches/{batch_id}``)."""
-        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
+        path = _path(batch_id)
         response = await self._client._request("GET", path)
-        result: Batch = self._client._decode_union(
-            response, KnownBatch, BATCH_TYPES, _unknown_batch, "GET", path
-        )
-        return result
+        return _batch(response, "GET", path)
 
     async def update(
         self,
@@ -451,24 +267,10 @@ class Batches:
         *,
         to_add: Sequence[str] | None = None,
         to_remove: Sequence[str] | None = None,
-        from_: str | None = None,
         body: str | MediaBody | None = None,
         type: str | None = None,
-        udh: str | None = None,
-        parameters: Parameters | None = None,
-        delivery_report: str | None = None,
-        send_at: datetime | None = None,
-        expire_at: datetime | None = None,
-        callback_url: str | None = None,
-        client_reference: str | None = None,
-        feedback_enabled: bool | None = None,
-        flash_message: bool | None = None,
-        truncate_concat: bool | None = None,
-        max_number_of_message_parts: int | None = None,
-        from_ton: int | None = None,
-        from_npi: int | None = None,
-        strict_validation: bool | None = None,
         request: UpdateBatchRequest | None = None,
+        **fields: Unpack[SendFields],
     ) -> Batch:
         """Change a batch that is not yet dispatched (``POST /batches/{batch_id}``).
 
@@ -477,43 +279,8 @@ class Batches:
         ``mt_binary``, a :class:`MediaBody` means ``mt_media``, a text ``body``
         means ``mt_text``). Or pass a ready :class:`UpdateBatchRequest` as ``request``.
         """
-        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
-        if request is None:
-            if type is None:
-                if udh is not None:
-                    type = "mt_binary"
-                elif isinstance(body, MediaBody):
-                    type = "mt_media"
-                elif body is not None:
-                    type = "mt_text"
-            request = UpdateBatchRequest(
-                type=opt(type),
-                to_add=UNSET
-                if to_add is None
-                else check_recipients(to_add, "to_add", maximum=MAX_UPDATE_RECIPIENTS),
-                to_remove=UNSET
-                if to_remove is None
-                else check_recipients(to_remove, "to_remove", maximum=MAX_UPDATE_RECIPIENTS),
-                from_=opt(from_),
-                body=opt(body),
-                udh=opt(udh),
-                parameters=opt(parameters),
-                delivery_report=opt(delivery_report),
-                send_at=opt(utc(send_at, "send_at")),
-                expire_at=opt(utc(expire_at, "expire_at")),
-                callback_url=opt(callback_url),
-                client_reference=opt(client_reference),
-                feedback_enabled=opt(feedback_enabled),
-                flash_message=opt(flash_message),
-                truncate_concat=opt(truncate_concat),
-                max_number_of_message_parts=opt(max_number_of_message_parts),
-                from_ton=opt(from_ton),
-                from_npi=opt(from_npi),
-                strict_validation=opt(strict_validation),
-            )
-        elif not isinstance(request, UpdateBatchRequest):
-            raise SinchValidationError("request", "must be an UpdateBatchRequest")
-        check_update_request(request)
+        path = _path(batch_id)
+        request = update_request(request, type, to_add, to_remove, body, fields)
         response = await self._client._request(
             "POST",
             path,
@@ -522,10 +289,7 @@ class Batches:
             messages=0 if request.to_add is UNSET else len(request.to_add),
             request_obj=request,
         )
-        result: Batch = self._client._decode_union(
-            response, KnownBatch, BATCH_TYPES, _unknown_batch, "POST", path
-        )
-        return result
+        return _batch(response, "POST", path)
 
     @overload
     async def replace(self, batch_id: str, to: SendRequest, /) -> Batch: ...
@@ -537,22 +301,8 @@ class Batches:
         to: Sequence[str] | str,
         body: str | MediaBody,
         *,
-        from_: str | None = None,
         type: str = "mt_text",
-        udh: str | None = None,
-        parameters: Parameters | None = None,
-        delivery_report: str | None = None,
-        send_at: datetime | None = None,
-        expire_at: datetime | None = None,
-        callback_url: str | None = None,
-        client_reference: str | None = None,
-        feedback_enabled: bool | None = None,
-        flash_message: bool | None = None,
-        truncate_concat: bool | None = None,
-        max_number_of_message_parts: int | None = None,
-        from_ton: int | None = None,
-        from_npi: int | None = None,
-        strict_validation: bool | None = None,
+        **fields: Unpack[SendFields],
     ) -> Batch: ...
 
     async def replace(
@@ -562,28 +312,25 @@ class Batches:
         body: str | MediaBody | None = None,
         *,
         type: str = "mt_text",
-        **fields: Any,
+        **fields: Unpack[SendFields],
     ) -> Batch:
         """Replace a batch that is not yet dispatched with a new one (``PUT /batches/{id}``).
 
         Takes the same fields as :meth:`send` (or one request struct).
         """
-        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
-        request = _request_from(to, body, type, fields, "replace")
-        response = await self._prepared("PUT", path, request, built=request is not to)
-        return self._batch(response, "PUT", path)
+        path = _path(batch_id)
+        request = send_request("replace", to, body, type, fields)
+        response = await self._prepared("PUT", path, request)
+        return _batch(response, "PUT", path)
 
     async def cancel(self, batch_id: str) -> Batch:
         """Cancel a batch's messages that are not yet dispatched (``DELETE /batches/{id}``).
 
         Returns the batch (with ``canceled=True``).
         """
-        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
+        path = _path(batch_id)
         response = await self._client._request("DELETE", path)
-        result: Batch = self._client._decode_union(
-            response, KnownBatch, BATCH_TYPES, _unknown_batch, "DELETE", path
-        )
-        return result
+        return _batch(response, "DELETE", path)
 
     async def fan_out(
         self,
@@ -691,7 +438,7 @@ class Batches:
         Only for batches sent with ``feedback_enabled=True``. Sinch answers 202
         with no body.
         """
-        path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}/delivery_feedback"
+        path = f"{_path(batch_id)}/delivery_feedback"
         numbers = check_recipients(recipients, "recipients", maximum=1000)
         await self._client._request(
             "POST", path, body=encode(DeliveryFeedbackRequest(recipients=numbers))
