@@ -31,44 +31,45 @@ async def _run_cli(env: dict[str, str], *args: str) -> asyncio.subprocess.Proces
     )
 
 
-async def test_killed_campaign_resumes_without_duplicates(tmp_path: Path) -> None:
+async def test_killed_campaign_resumes_without_duplicates(
+    sim: SinchSimulator, tmp_path: Path
+) -> None:
     numbers = [f"+1555{i:07d}" for i in range(N)]
     csv = tmp_path / "numbers.csv"
     csv.write_text("number,name\n" + "".join(f"{n},Name{i}\n" for i, n in enumerate(numbers)))
-    async with SinchSimulator(time_scale=0) as sim:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SINCH_")}
-        env.update(
-            SINCH_BASE_URL=sim.url,
-            SINCH_SERVICE_PLAN_ID=sim.service_plan_id,
-            SINCH_API_TOKEN=sim.api_token,
-        )
-        common = [
-            str(csv),
-            "--body",
-            "Hi ${name}",
-            "--campaign-id",
-            "kill-test",
-            "--chunk-size",
-            str(CHUNK),
-            "--progress",
-            "none",
-        ]
-        # A paced run (about 5 s at 400 messages/s), killed once some batches exist.
-        first = await _run_cli(env, *common, "--messages-per-second", "400", "--concurrency", "2")
-        for _ in range(400):
-            if len(sim.journal.batches_created()) >= 5:
-                break
-            await asyncio.sleep(0.02)
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
-        created_before = len(sim.journal.batches_created())
-        assert 5 <= created_before < N // CHUNK, "the run must be killed half-way"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SINCH_")}
+    env.update(
+        SINCH_BASE_URL=sim.url,
+        SINCH_SERVICE_PLAN_ID=sim.service_plan_id,
+        SINCH_API_TOKEN=sim.api_token,
+    )
+    common = [
+        str(csv),
+        "--body",
+        "Hi ${name}",
+        "--campaign-id",
+        "kill-test",
+        "--chunk-size",
+        str(CHUNK),
+        "--progress",
+        "none",
+    ]
+    # A paced run (about 5 s at 400 messages/s), killed once some batches exist.
+    first = await _run_cli(env, *common, "--messages-per-second", "400", "--concurrency", "2")
+    for _ in range(400):
+        if len(sim.journal.batches_created()) >= 5:
+            break
+        await asyncio.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    created_before = len(sim.journal.batches_created())
+    assert 5 <= created_before < N // CHUNK, "the run must be killed half-way"
 
-        second = await _run_cli(env, *common, "--resume")
-        out, err = await second.communicate()
-        assert second.returncode == 0, (out.decode(), err.decode())
+    second = await _run_cli(env, *common, "--resume")
+    out, err = await second.communicate()
+    assert second.returncode == 0, (out.decode(), err.decode())
 
-        sim.journal.assert_each_recipient_once(numbers)
-        assert len(sim.journal.batches_created()) == N // CHUNK
-        references = sorted(b["client_reference"] for b in sim.journal.batches_created())
-        assert references == sorted(f"kill-test#{i}" for i in range(N // CHUNK))
+    sim.journal.assert_each_recipient_once(numbers)
+    assert len(sim.journal.batches_created()) == N // CHUNK
+    references = sorted(b["client_reference"] for b in sim.journal.batches_created())
+    assert references == sorted(f"kill-test#{i}" for i in range(N // CHUNK))

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
 from sinch_async import AsyncSmsClient, RateLimiter, RetryEvent, RetryPolicy
 from sinch_async._retry import Idempotency
-from sinch_async.testing import JournalEntry, SinchSimulator
+from sinch_async.testing import SinchSimulator
+from tests.conftest import NUM, calls, make_batch
 
-NUM = "+46700000001"
+pytestmark = pytest.mark.sinch_simulator(time_scale=1, seed=9)
 
 
 class SlowBackoff(RetryPolicy):
@@ -23,24 +24,6 @@ class SlowBackoff(RetryPolicy):
 
     def backoff(self, retry_number: int) -> float:
         return 3.0
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SinchSimulator]:
-    async with SinchSimulator(time_scale=1, seed=9) as s:
-        yield s
-
-
-async def make_batch(sim: SinchSimulator) -> str:
-    async with sim.client(retry=None) as sms:
-        batch = await sms.batches.send([NUM], "seed")
-    sim.journal.clear()
-    return batch.id
-
-
-def calls(sim: SinchSimulator, method: str, rel: str) -> list[JournalEntry]:
-    full = f"/xms/v1/{sim.service_plan_id}{rel}"
-    return [e for e in sim.journal.requests if e.method == method and e.path == full]
 
 
 def _is_server_task(task: asyncio.Task[Any]) -> bool:

@@ -14,9 +14,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -40,6 +38,8 @@ one blank line (skipped, not a row)."""
 
 VALID = ["+46700000001", "+46700000002", "+46700000003", "+46700000004", "+46700000005"]
 
+pytestmark = pytest.mark.sinch_simulator(seed=3)
+
 
 def cli(*argv: str) -> int:
     return main(list(argv))
@@ -58,14 +58,13 @@ def no_sinch_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[SinchSimulator]:
-    """A simulator the CLI reaches through SINCH_BASE_URL / SINCH_SERVICE_PLAN_ID /
-    SINCH_API_TOKEN, as it would reach Sinch."""
-    async with SinchSimulator(time_scale=0, seed=3) as simulator:
-        monkeypatch.setenv("SINCH_BASE_URL", simulator.url)
-        monkeypatch.setenv("SINCH_SERVICE_PLAN_ID", simulator.service_plan_id)
-        monkeypatch.setenv("SINCH_API_TOKEN", simulator.api_token)
-        yield simulator
+def sim(sinch_simulator: SinchSimulator, monkeypatch: pytest.MonkeyPatch) -> SinchSimulator:
+    """The plugin's simulator, which the CLI reaches through SINCH_BASE_URL /
+    SINCH_SERVICE_PLAN_ID / SINCH_API_TOKEN, as it would reach Sinch."""
+    monkeypatch.setenv("SINCH_BASE_URL", sinch_simulator.url)
+    monkeypatch.setenv("SINCH_SERVICE_PLAN_ID", sinch_simulator.service_plan_id)
+    monkeypatch.setenv("SINCH_API_TOKEN", sinch_simulator.api_token)
+    return sinch_simulator
 
 
 @pytest.fixture
@@ -79,10 +78,6 @@ def numbers_file(tmp_path: Path, count: int, name: str = "numbers.txt") -> Path:
     path = tmp_path / name
     path.write_text("".join(f"+1555{i:07d}\n" for i in range(count)), encoding="utf-8")
     return path
-
-
-def posts(sim: SinchSimulator) -> list[Any]:
-    return [r for r in sim.journal.requests if r.method == "POST" and r.path.endswith("/batches")]
 
 
 # --- usage and bad input ------------------------------------------------------------------

@@ -53,19 +53,14 @@ from sinch_async.conversation import (
     TemplateReference,
     TextMessage,
 )
-from sinch_async.fanout import FanOutCancelled, FanOutProgress
+from sinch_async.fanout import FanOutProgress
 from sinch_async.testing import SinchSimulator
+from tests.conftest import fan_out_cancelled, numbers
 
 SEND = "POST /v1/projects/{project_id}/messages"
 FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05, reconcile_delay=0.0)
 
-
-class _Caught:
-    """The FanOutCancelled behind a CancelledError (Python 3.10 wraps it in a new one)."""
-
-    def __init__(self, value: FanOutCancelled | None) -> None:
-        assert value is not None, "no FanOutCancelled behind the CancelledError"
-        self.value = value
+pytestmark = pytest.mark.sinch_simulator(conversation_processing_delay=2.0)
 
 
 def now() -> datetime:
@@ -74,12 +69,6 @@ def now() -> datetime:
 
 def sms(number: str) -> ChannelIdentity:
     return ChannelIdentity("SMS", number)
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SinchSimulator]:
-    async with SinchSimulator(time_scale=0, conversation_processing_delay=2.0) as simulator:
-        yield simulator
 
 
 @pytest.fixture
@@ -711,10 +700,6 @@ async def test_get_and_list_validation(
 # --- fan-out -----------------------------------------------------------------------------------
 
 
-def numbers(count: int, start: int = 0) -> list[str]:
-    return [f"+4670{i:07d}" for i in range(start, start + count)]
-
-
 async def test_fan_out_past_1000_recipients(
     sim: SinchSimulator, conv: AsyncConversationBatchClient
 ) -> None:
@@ -883,10 +868,7 @@ async def test_fan_out_cancellation_reports_what_was_sent(
             break
     await asyncio.sleep(0.05)
     task.cancel()
-    with pytest.raises(asyncio.CancelledError) as info_raw:
-        await task
-    info = _Caught(FanOutCancelled.find(info_raw.value))
-    report = info.value.report
+    report = (await fan_out_cancelled(task)).report
     assert report.sent == 1000
     assert len(report.not_sent) == 500
     assert report.valid == report.sent + report.failed + len(report.not_sent)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -15,35 +14,12 @@ from sinch_async import (
     RequestEvent,
     ResponseEvent,
     RetryEvent,
-    RetryPolicy,
     SinchValidationError,
 )
 from sinch_async.testing import JournalEntry, SinchSimulator
+from tests.conftest import FAST, calls, make_batch, numbers
 
-NUM = "+46700000001"
-FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05)
-
-
-def numbers(n: int, start: int = 0) -> list[str]:
-    return [f"+4670{start + i:07d}" for i in range(n)]
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SinchSimulator]:
-    async with SinchSimulator(time_scale=1, seed=5) as s:
-        yield s
-
-
-async def make_batch(sim: SinchSimulator) -> str:
-    async with sim.client(retry=None) as sms:
-        batch = await sms.batches.send([NUM], "seed")
-    sim.journal.clear()
-    return batch.id
-
-
-def calls(sim: SinchSimulator, method: str, rel: str) -> list[JournalEntry]:
-    full = f"/xms/v1/{sim.service_plan_id}{rel}"
-    return [e for e in sim.journal.requests if e.method == method and e.path == full]
+pytestmark = pytest.mark.sinch_simulator(time_scale=1, seed=5)
 
 
 def offsets(entries: list[JournalEntry]) -> list[float]:

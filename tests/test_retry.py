@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -31,27 +29,12 @@ from sinch_async import (
     call_info,
 )
 from sinch_async.testing import JournalEntry, SinchSimulator
+from tests.conftest import FAST, NUM, calls, free_port, make_batch, posts
 
 TOKEN = "tok-SECRET-5f2a9c71"
-NUM = "+46700000001"
 NUM2 = "+46700000002"
-FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05)
 
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SinchSimulator]:
-    async with SinchSimulator(time_scale=1, seed=3, api_token=TOKEN) as s:
-        yield s
-
-
-def calls(sim: SinchSimulator, method: str, rel: str) -> list[JournalEntry]:
-    """Journal entries of ``method`` on exactly ``/xms/v1/{plan}{rel}``."""
-    full = f"/xms/v1/{sim.service_plan_id}{rel}"
-    return [e for e in sim.journal.requests if e.method == method and e.path == full]
-
-
-def sends(sim: SinchSimulator) -> list[JournalEntry]:
-    return calls(sim, "POST", "/batches")
+pytestmark = pytest.mark.sinch_simulator(time_scale=1, seed=3, api_token=TOKEN)
 
 
 def lookups(sim: SinchSimulator) -> list[JournalEntry]:
@@ -67,20 +50,6 @@ def created(sim: SinchSimulator, ref: str | None = None) -> list[dict[str, Any]]
 
 def gap(a: JournalEntry, b: JournalEntry) -> float:
     return (b.time - a.time).total_seconds()
-
-
-async def make_batch(sim: SinchSimulator) -> str:
-    async with sim.client(retry=None) as sms:
-        batch = await sms.batches.send([NUM], "seed")
-    sim.journal.clear()
-    return batch.id
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 # --- 429 ----------------------------------------------------------------------------
@@ -107,7 +76,7 @@ async def test_429_on_send_is_retried_and_creates_one_batch(sim: SinchSimulator)
     sim.faults.add("POST /batches", status=429, retry_after="0.1")
     async with sim.client(retry=FAST) as sms:
         batch = await sms.batches.send([NUM], "hi")
-    assert [e.status for e in sends(sim)] == [429, 201]
+    assert [e.status for e in posts(sim)] == [429, 201]
     assert [b["id"] for b in created(sim)] == [batch.id]
 
 
@@ -207,7 +176,7 @@ async def test_503_on_send_without_reference_is_ambiguous_and_not_created(
     assert err.attempts == 1
     assert NUM not in str(err)  # numbers are masked in the message
     # not retried blindly; the fault answered before processing: nothing was created
-    assert [e.status for e in sends(sim)] == [503]
+    assert [e.status for e in posts(sim)] == [503]
     assert created(sim) == []
     assert lookups(sim) == []
 
@@ -221,8 +190,8 @@ async def test_dropped_after_send_without_reference_is_ambiguous_and_created_onc
             await sms.batches.send([NUM], "hi")
     assert isinstance(caught.value.cause, SinchConnectionError)
     assert caught.value.request.to == [NUM]
-    assert len(sends(sim)) == 1
-    assert sends(sim)[0].dropped == "after"
+    assert len(posts(sim)) == 1
+    assert posts(sim)[0].dropped == "after"
     assert len(created(sim)) == 1  # the fault created it once; the client did not repeat it
 
 
@@ -234,7 +203,7 @@ async def test_dropped_before_send_without_reference_is_ambiguous_and_not_create
         with pytest.raises(AmbiguousSendError) as caught:
             await sms.batches.send([NUM], "hi")
     assert isinstance(caught.value.cause, SinchConnectionError)
-    assert len(sends(sim)) == 1
+    assert len(posts(sim)) == 1
     assert created(sim) == []
 
 
@@ -248,10 +217,10 @@ async def test_503_on_send_with_reference_is_reconciled_then_sent_once(
     async with sim.client(retry=FAST) as sms:
         with call_info() as info:
             batch = await sms.batches.send([NUM], "hi", client_reference="order-503")
-    assert [e.status for e in sends(sim)] == [503, 201]
+    assert [e.status for e in posts(sim)] == [503, 201]
     [lookup] = lookups(sim)
     assert lookup.query["client_reference"] == "order-503"
-    assert lookup.time <= sends(sim)[1].time
+    assert lookup.time <= posts(sim)[1].time
     assert [b["id"] for b in created(sim, "order-503")] == [batch.id]
     assert len(created(sim)) == 1
     assert info.reconciled is False
@@ -262,7 +231,7 @@ async def test_drop_after_with_reference_returns_the_created_batch(sim: SinchSim
     async with sim.client(retry=FAST) as sms:
         with call_info() as info:
             batch = await sms.batches.send([NUM], "hi", client_reference="order-1")
-    assert len(sends(sim)) == 1  # no second POST
+    assert len(posts(sim)) == 1  # no second POST
     assert len(lookups(sim)) == 1
     [made] = created(sim, "order-1")
     assert batch.id == made["id"]
@@ -279,9 +248,9 @@ async def test_drop_before_with_reference_finds_nothing_and_sends_once(
     async with sim.client(retry=FAST) as sms:
         with call_info() as info:
             batch = await sms.batches.send([NUM], "hi", client_reference="order-2")
-    posts = sends(sim)
-    assert [e.dropped for e in posts] == ["before", None]
-    assert posts[1].status == 201
+    sent = posts(sim)
+    assert [e.dropped for e in sent] == ["before", None]
+    assert sent[1].status == 201
     assert len(lookups(sim)) == 1
     assert [b["id"] for b in created(sim, "order-2")] == [batch.id]
     assert info.reconciled is False
@@ -292,7 +261,7 @@ async def test_auto_client_reference_makes_reconciliation_work(sim: SinchSimulat
     sim.faults.add("POST /batches", drop="after")
     async with sim.client(retry=FAST, auto_client_reference=True) as sms:
         batch = await sms.batches.send([NUM], "hi")
-    [post] = sends(sim)
+    [post] = posts(sim)
     ref = post.json["client_reference"]
     assert isinstance(ref, str)
     assert ref.startswith("sinch-async-")
@@ -307,7 +276,7 @@ async def test_auto_client_reference_gives_each_send_its_own_reference(
         await sms.batches.send([NUM], "a")
         await sms.batches.send([NUM], "b")
         await sms.batches.send([NUM], "c", client_reference="mine")
-    refs = [e.json["client_reference"] for e in sends(sim)]
+    refs = [e.json["client_reference"] for e in posts(sim)]
     assert refs[2] == "mine"
     assert refs[0] != refs[1]
 
@@ -320,7 +289,7 @@ async def test_reconciliation_exhausting_attempts_reports_the_send(sim: SinchSim
             await sms.batches.send([NUM], "hi", client_reference="order-x")
     assert (caught.value.method, caught.value.path.endswith("/batches")) == ("POST", True)
     assert caught.value.attempts == 3
-    assert len(sends(sim)) == 3
+    assert len(posts(sim)) == 3
     assert len(lookups(sim)) == 3  # each failure checked before the next POST
     assert created(sim) == []
 
@@ -337,7 +306,7 @@ async def test_unapplied_send_past_the_deadline_raises_the_send_error(
             await sms.batches.send([NUM], "hi", client_reference="order-late")
     assert caught.value.status == 503
     assert caught.value.attempts == 1
-    assert len(sends(sim)) == 1
+    assert len(posts(sim)) == 1
     assert len(lookups(sim)) == 1
     assert created(sim) == []
 
@@ -355,7 +324,7 @@ async def test_failed_reconciliation_lookup_raises_ambiguous_send_error(
     assert caught.value.method == "POST"
     assert caught.value.path == "/batches"
     assert caught.value.request.client_reference == "order-lookup"
-    assert len(sends(sim)) == 1
+    assert len(posts(sim)) == 1
     assert len(created(sim, "order-lookup")) == 1
 
 
@@ -386,11 +355,11 @@ async def test_read_timeout_on_send_without_reference_is_ambiguous(sim: SinchSim
         with pytest.raises(AmbiguousSendError) as caught:
             await sms.batches.send([NUM], "hi")
     assert isinstance(caught.value.cause, SinchTimeoutError)
-    assert len(sends(sim)) == 1  # not retried
+    assert len(posts(sim)) == 1  # not retried
     await asyncio.sleep(0.4)
     # the server finished the request after the client gave up: created exactly once
     assert len(created(sim)) == 1
-    assert len(sends(sim)) == 1
+    assert len(posts(sim)) == 1
 
 
 async def test_read_timeout_on_send_with_reference_never_creates_two_batches(
@@ -407,7 +376,7 @@ async def test_read_timeout_on_send_with_reference_never_creates_two_batches(
             outcome = exc
     await asyncio.sleep(0.6)  # every request has finished on the server
     made = created(sim, "order-slow")
-    assert len(made) <= 1, f"{len(made)} batches created for one send ({len(sends(sim))} POSTs)"
+    assert len(made) <= 1, f"{len(made)} batches created for one send ({len(posts(sim))} POSTs)"
     if isinstance(outcome, AmbiguousSendError):
         assert outcome.request.client_reference == "order-slow"
     else:
@@ -456,7 +425,7 @@ async def test_connection_refused_then_server_comes_up_sends_once() -> None:
                 batch = await sms.batches.send([NUM], "hi")
         assert started == [2]
         assert info.retries_taken == 1
-        assert [e.status for e in sends(sim)] == [201]
+        assert [e.status for e in posts(sim)] == [201]
         assert [b["id"] for b in created(sim)] == [batch.id]
     finally:
         await sim.stop()
@@ -518,7 +487,7 @@ async def test_retry_none_does_not_retry_429(sim: SinchSimulator) -> None:
             await sms.batches.send([NUM], "hi", client_reference="r")
     assert caught.value.retry_after == 0.1
     assert caught.value.attempts == 1
-    assert len(sends(sim)) == 1
+    assert len(posts(sim)) == 1
     assert lookups(sim) == []
     assert created(sim) == []
 
@@ -545,7 +514,7 @@ async def test_with_options_retry_none_send_is_single_attempt(sim: SinchSimulato
     async with sim.client(retry=FAST) as sms:
         with pytest.raises(SinchConnectionError):
             await sms.with_options(retry=None).batches.send([NUM], "hi", client_reference="one")
-    assert len(sends(sim)) == 1
+    assert len(posts(sim)) == 1
     assert lookups(sim) == []  # no reconciliation without retries
     assert created(sim) == []
 

@@ -55,7 +55,7 @@ from sinch_async.webhooks import (
     verify_signature,
 )
 from sinch_async.webhooks.fastapi import sinch_webhook_router
-from tests.conftest import fixture_dir
+from tests.conftest import LocalServer, fixture_dir
 
 # The verified test vector of the reference notes (section 3.6).
 VECTOR_SECRET = "SMSWebhooksSecret"
@@ -788,7 +788,9 @@ MakeReceiver = Callable[..., Awaitable[Receiver]]
 
 
 @pytest.fixture(params=["aiohttp", "fastapi"])
-async def make_receiver(request: pytest.FixtureRequest) -> AsyncIterator[MakeReceiver]:
+async def make_receiver(
+    request: pytest.FixtureRequest, local_server: LocalServer
+) -> AsyncIterator[MakeReceiver]:
     kind: str = request.param
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
@@ -802,20 +804,10 @@ async def make_receiver(request: pytest.FixtureRequest) -> AsyncIterator[MakeRec
             events.append(event)
 
         if kind == "aiohttp":
-            app = web.Application()
-            app.router.add_post(
-                "/sinch/callbacks",
-                sinch_webhook_handler(secret, on_event, replay_guard=replay_guard),
-            )
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            cleanups.append(runner.cleanup)
-            port = runner.addresses[0][1]
+            handler = sinch_webhook_handler(secret, on_event, replay_guard=replay_guard)
+            url = await local_server([web.post("/sinch/callbacks", handler)]) + "/sinch/callbacks"
             session = aiohttp.ClientSession()
-            cleanups.insert(0, session.close)
-            url = f"http://127.0.0.1:{port}/sinch/callbacks"
+            cleanups.append(session.close)
 
             async def post(body: bytes, headers: Mapping[str, str]) -> tuple[int, Any]:
                 async with session.post(url, data=body, headers=dict(headers)) as resp:

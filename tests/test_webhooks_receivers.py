@@ -24,6 +24,7 @@ import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
 
+from sinch_async import AsyncSmsClient
 from sinch_async.models import (
     BatchDeliveryReportMms,
     BatchDeliveryReportSms,
@@ -43,6 +44,7 @@ from sinch_async.webhooks import (
     sinch_webhook_handler,
 )
 from sinch_async.webhooks.fastapi import sinch_webhook_router
+from tests.conftest import serve
 
 SECRET = "e2e-webhook-secret"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -72,16 +74,9 @@ class Events(list[WebhookEvent]):
 async def aiohttp_receiver(
     secret: str | None, on_event: Events, **kwargs: Any
 ) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/sinch/callbacks", sinch_webhook_handler(secret, on_event, **kwargs))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/sinch/callbacks"
-    finally:
-        await runner.cleanup()
+    handler = sinch_webhook_handler(secret, on_event, **kwargs)
+    async with serve([web.post("/sinch/callbacks", handler)]) as url:
+        yield url + "/sinch/callbacks"
 
 
 class _Server(uvicorn.Server):
@@ -196,14 +191,13 @@ async def test_signed_delivery_reports_and_inbounds_end_to_end(receiver: Any) ->
     assert len(events) == len(callbacks)
 
 
-async def test_mms_batch_report_end_to_end(receiver: Any) -> None:
+@pytest.mark.sinch_simulator(webhook_secret=SECRET)
+async def test_mms_batch_report_end_to_end(
+    receiver: Any, sim: SinchSimulator, sinch_client: AsyncSmsClient
+) -> None:
     events = Events()
-    async with (
-        receiver(SECRET, events) as url,
-        SinchSimulator(time_scale=0, webhook_secret=SECRET) as sim,
-        sim.client() as sms,
-    ):
-        batch = await sms.batches.send(
+    async with receiver(SECRET, events) as url:
+        batch = await sinch_client.batches.send(
             ["+15550000001"],
             MediaBody(url="https://example.com/cat.jpg", message="Meow"),
             type="mt_media",
@@ -218,14 +212,13 @@ async def test_mms_batch_report_end_to_end(receiver: Any) -> None:
     assert report.statuses[0].recipients is None
 
 
-async def test_wrong_secret_answers_401_and_sinch_does_not_retry(receiver: Any) -> None:
+@pytest.mark.sinch_simulator(webhook_secret="a-wrong-secret")
+async def test_wrong_secret_answers_401_and_sinch_does_not_retry(
+    receiver: Any, sim: SinchSimulator, sinch_client: AsyncSmsClient
+) -> None:
     events = Events()
-    async with (
-        receiver("the-right-secret", events) as url,
-        SinchSimulator(time_scale=0, webhook_secret="a-wrong-secret") as sim,
-        sim.client() as sms,
-    ):
-        await sms.batches.send(
+    async with receiver("the-right-secret", events) as url:
+        await sinch_client.batches.send(
             NUMBERS[:1], "Hi", delivery_report="per_recipient_final", callback_url=url
         )
         await sim.advance(600)
@@ -235,14 +228,15 @@ async def test_wrong_secret_answers_401_and_sinch_does_not_retry(receiver: Any) 
     assert callbacks[0].gave_up
 
 
-async def test_unsigned_callbacks_are_refused_when_a_secret_is_configured(receiver: Any) -> None:
+@pytest.mark.sinch_simulator(webhook_secret=None)
+async def test_unsigned_callbacks_are_refused_when_a_secret_is_configured(
+    receiver: Any, sim: SinchSimulator, sinch_client: AsyncSmsClient
+) -> None:
     events = Events()
-    async with (
-        receiver(SECRET, events) as url,
-        SinchSimulator(time_scale=0, webhook_secret=None) as sim,
-        sim.client() as sms,
-    ):
-        await sms.batches.send(NUMBERS[:1], "Hi", delivery_report="summary", callback_url=url)
+    async with receiver(SECRET, events) as url:
+        await sinch_client.batches.send(
+            NUMBERS[:1], "Hi", delivery_report="summary", callback_url=url
+        )
         await sim.advance(10)
         callbacks = sim.callbacks
     assert [c.statuses for c in callbacks] == [[401]]
@@ -262,18 +256,15 @@ async def test_no_secret_accepts_unsigned_callbacks(receiver: Any) -> None:
     assert len(events.of(InboundText)) == 1
 
 
+@pytest.mark.sinch_simulator(webhook_secret=SECRET, callback_retry_base=5)
 async def test_handler_failure_answers_500_then_the_retry_is_handled_once(
-    receiver: Any,
+    receiver: Any, sim: SinchSimulator, sinch_client: AsyncSmsClient
 ) -> None:
     events = Events()
     events.fail = 2
     dedup = Deduplicator()
-    async with (
-        receiver(SECRET, dedup.wrap(events), replay_guard=NonceCache()) as url,
-        SinchSimulator(time_scale=0, webhook_secret=SECRET, callback_retry_base=5) as sim,
-        sim.client() as sms,
-    ):
-        batch = await sms.batches.send(
+    async with receiver(SECRET, dedup.wrap(events), replay_guard=NonceCache()) as url:
+        batch = await sinch_client.batches.send(
             NUMBERS[:1], "Hi", delivery_report="per_recipient_final", callback_url=url
         )
         await sim.advance(1)
@@ -289,16 +280,15 @@ async def test_handler_failure_answers_500_then_the_retry_is_handled_once(
     assert report.status == "Delivered"
 
 
-async def test_duplicate_deliveries_are_handled_once(receiver: Any) -> None:
+@pytest.mark.sinch_simulator(webhook_secret=SECRET)
+async def test_duplicate_deliveries_are_handled_once(
+    receiver: Any, sim: SinchSimulator, sinch_client: AsyncSmsClient
+) -> None:
     """Sinch may deliver the same report twice (e.g. our 200 was lost): dedup skips it."""
     events = Events()
     dedup = Deduplicator()
-    async with (
-        receiver(SECRET, dedup.wrap(events)) as url,
-        SinchSimulator(time_scale=0, webhook_secret=SECRET) as sim,
-        sim.client() as sms,
-    ):
-        await sms.batches.send(NUMBERS, "Hi", delivery_report="full", callback_url=url)
+    async with receiver(SECRET, dedup.wrap(events)) as url:
+        await sinch_client.batches.send(NUMBERS, "Hi", delivery_report="full", callback_url=url)
         await sim.advance(10)
         (record,) = sim.callbacks
         assert record.statuses == [200]
@@ -373,13 +363,6 @@ async def test_fastapi_example_against_the_simulator(fastapi_example: ModuleType
 
 async def test_aiohttp_example_against_the_simulator(aiohttp_example: ModuleType) -> None:
     app = aiohttp_example.create_app(simulate=True, simulator_options={"time_scale": 0})
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    async with serve(app) as base:
         await _exercise_example(base, app[aiohttp_example.SIM_KEY], "from")
-    finally:
-        await runner.cleanup()
     assert app[aiohttp_example.SMS_KEY].closed

@@ -2,12 +2,13 @@
 
 Every call is checked twice: through what the client returns, and through the simulator's
 journal (what went over the wire: one request per call, the exact JSON body and query).
-The simulator runs on a frozen clock; tests move it with ``await sim.advance(seconds)``.
+The simulator and the client are the project's pytest fixtures (``sim`` is ``sinch_simulator``,
+on a frozen clock: tests move it with ``await sim.advance(seconds)``; ``sinch_client`` is
+``sim.client()``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -35,16 +36,7 @@ A, B, C, D = "+46700000001", "+46700000002", "+46700000003", "+46700000004"
 UNKNOWN_ID = "01JHFFHQ0P99JPPNQPJDV7JTBP"  # ULID-shaped, never issued by the simulator
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[SinchSimulator]:
-    async with SinchSimulator(time_scale=0, seed=20260302, start_time=START) as s:
-        yield s
-
-
-@pytest.fixture
-async def sms(sim: SinchSimulator) -> AsyncIterator[AsyncSmsClient]:
-    async with sim.client() as client:
-        yield client
+pytestmark = pytest.mark.sinch_simulator(seed=20260302, start_time=START)
 
 
 class Wire:
@@ -82,9 +74,9 @@ def _statuses(report: Any) -> list[tuple[str, int, int, list[str] | None]]:
 
 
 async def test_send_text_with_parameters(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
-    batch = await sms.batches.send(
+    batch = await sinch_client.batches.send(
         [A, B],
         "Hi ${name}",
         from_="Shop",
@@ -121,10 +113,10 @@ async def test_send_text_with_parameters(
 
 
 async def test_send_scheduled_serializes_datetimes_in_utc(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
     send_at = (START + timedelta(hours=1)).astimezone(timezone(timedelta(hours=2)))
-    batch = await sms.batches.send([A], "Later", send_at=send_at)
+    batch = await sinch_client.batches.send([A], "Later", send_at=send_at)
 
     entry = wire.one("POST", f"{PLAN}/batches", 201)
     assert entry.json["send_at"] == "2026-03-02T10:00:00Z"
@@ -137,8 +129,8 @@ async def test_send_scheduled_serializes_datetimes_in_utc(
     assert sim.journal.recipients_dispatched() == [A]
 
 
-async def test_send_binary(sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire) -> None:
-    batch = await sms.batches.send([A], "SGVsbG8=", type="mt_binary", udh="050003010201")
+async def test_send_binary(sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire) -> None:
+    batch = await sinch_client.batches.send([A], "SGVsbG8=", type="mt_binary", udh="050003010201")
 
     assert isinstance(batch, BinaryBatch)
     assert (batch.body, batch.udh) == ("SGVsbG8=", "050003010201")
@@ -154,9 +146,9 @@ async def test_send_binary(sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire)
 
 
 async def test_send_media_and_its_mms_delivery_report(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
-    batch = await sms.batches.send(
+    batch = await sinch_client.batches.send(
         [A],
         MediaBody(url="https://example.com/cat.jpg", message="Meow"),
         type="mt_media",
@@ -175,25 +167,25 @@ async def test_send_media_and_its_mms_delivery_report(
     }
 
     await sim.advance(5)
-    report = await sms.delivery_reports.get(batch.id)
+    report = await sinch_client.delivery_reports.get(batch.id)
     assert isinstance(report, BatchDeliveryReportMms)
     assert _statuses(report) == [("Delivered", 0, 1, None)]
 
 
 async def test_list_paginates_across_more_than_100_batches(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
     created: list[str] = []
     for i in range(105):
         if i == 60:
             await sim.advance(60)  # the last 45 batches are a minute newer
-        batch = await sms.batches.send(
+        batch = await sinch_client.batches.send(
             [A], f"n{i}", from_="Alpha" if i % 5 == 0 else "Beta", client_reference=f"ref-{i}"
         )
         created.append(batch.id)
     wire.take()
 
-    everything = [b.id async for b in sms.batches.list()]
+    everything = [b.id async for b in sinch_client.batches.list()]
     assert everything == created[::-1]  # newest first, every batch exactly once
     pages = wire.take()
     assert [(e.method, e.path, e.status) for e in pages] == [("GET", f"{PLAN}/batches", 200)] * 2
@@ -202,11 +194,14 @@ async def test_list_paginates_across_more_than_100_batches(
         {"page": "1", "page_size": "100"},
     ]
 
-    sizes = [(p.page, len(p.items), p.count) async for p in sms.batches.list(page_size=40).pages()]
+    sizes = [
+        (p.page, len(p.items), p.count)
+        async for p in sinch_client.batches.list(page_size=40).pages()
+    ]
     assert sizes == [(0, 40, 105), (1, 40, 105), (2, 25, 105)]
     assert len(wire.take()) == 3
 
-    alpha = [b.id async for b in sms.batches.list(from_="Alpha")]
+    alpha = [b.id async for b in sinch_client.batches.list(from_="Alpha")]
     assert alpha == [created[i] for i in range(104, -1, -1) if i % 5 == 0]
     assert wire.one("GET", f"{PLAN}/batches", 200).query == {
         "from": "Alpha",
@@ -214,25 +209,29 @@ async def test_list_paginates_across_more_than_100_batches(
         "page_size": "100",
     }
 
-    by_ref = await sms.batches.list(client_reference="ref-7").collect()
+    by_ref = await sinch_client.batches.list(client_reference="ref-7").collect()
     assert [b.id for b in by_ref] == [created[7]]
     assert wire.one("GET", f"{PLAN}/batches", 200).query["client_reference"] == "ref-7"
 
-    newer = await sms.batches.list(start_date=START + timedelta(seconds=30)).collect()
+    newer = await sinch_client.batches.list(start_date=START + timedelta(seconds=30)).collect()
     assert [b.id for b in newer] == created[:59:-1]
     assert wire.one("GET", f"{PLAN}/batches", 200).query["start_date"] == "2026-03-02T09:00:30Z"
 
-    older = await sms.batches.list(end_date=START + timedelta(seconds=30), page_size=50).collect()
+    older = await sinch_client.batches.list(
+        end_date=START + timedelta(seconds=30), page_size=50
+    ).collect()
     assert [b.id for b in older] == created[59::-1]
     assert len(wire.take()) == 2
 
-    first_three = await sms.batches.list(limit=3).collect()
+    first_three = await sinch_client.batches.list(limit=3).collect()
     assert [b.id for b in first_three] == created[:-4:-1]
     assert len(wire.take()) == 1
 
 
-async def test_dry_run_per_recipient(sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire) -> None:
-    result = await sms.batches.dry_run(
+async def test_dry_run_per_recipient(
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
+) -> None:
+    result = await sinch_client.batches.dry_run(
         [A, B, C],
         "Hi ${name} " + "x" * 160,
         parameters={"name": {A: "Ann", "default": "you"}},
@@ -253,7 +252,7 @@ async def test_dry_run_per_recipient(sim: SinchSimulator, sms: AsyncSmsClient, w
     assert entry.json["to"] == [A, B, C]
     assert sim.journal.batches_created() == []  # nothing was sent
 
-    plain = await sms.batches.dry_run([A], "short")
+    plain = await sinch_client.batches.dry_run([A], "short")
     assert (plain.number_of_recipients, plain.number_of_messages, plain.per_recipient) == (
         1,
         1,
@@ -263,17 +262,17 @@ async def test_dry_run_per_recipient(sim: SinchSimulator, sms: AsyncSmsClient, w
 
 
 async def test_get_update_replace_cancel(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
     later = START + timedelta(hours=2)
-    batch = await sms.batches.send([A, B], "Hello", send_at=later)
+    batch = await sinch_client.batches.send([A, B], "Hello", send_at=later)
     wire.take()
 
-    got = await sms.batches.get(batch.id)
+    got = await sinch_client.batches.get(batch.id)
     assert got == batch
     wire.one("GET", f"{PLAN}/batches/{batch.id}", 200)
 
-    updated = await sms.batches.update(batch.id, to_add=[C], to_remove=[A], body="Updated")
+    updated = await sinch_client.batches.update(batch.id, to_add=[C], to_remove=[A], body="Updated")
     assert isinstance(updated, TextBatch)
     assert updated.id == batch.id
     assert updated.to == ["46700000002", "46700000003"]
@@ -281,12 +280,12 @@ async def test_get_update_replace_cancel(
     entry = wire.one("POST", f"{PLAN}/batches/{batch.id}", 200)
     assert entry.json == {"type": "mt_text", "to_add": [C], "to_remove": [A], "body": "Updated"}
 
-    only_ref = await sms.batches.update(batch.id, client_reference="ref-u")
+    only_ref = await sinch_client.batches.update(batch.id, client_reference="ref-u")
     assert only_ref.client_reference == "ref-u"
     assert only_ref.body == "Updated"
     assert wire.one("POST", f"{PLAN}/batches/{batch.id}", 200).json == {"client_reference": "ref-u"}
 
-    replaced = await sms.batches.replace(batch.id, [D], "Replaced", send_at=later)
+    replaced = await sinch_client.batches.replace(batch.id, [D], "Replaced", send_at=later)
     assert replaced.id == batch.id
     assert replaced.to == ["46700000004"]
     assert replaced.body == "Replaced"
@@ -298,25 +297,27 @@ async def test_get_update_replace_cancel(
         "send_at": "2026-03-02T11:00:00Z",
     }
 
-    canceled = await sms.batches.cancel(batch.id)
+    canceled = await sinch_client.batches.cancel(batch.id)
     assert canceled.canceled is True
     wire.one("DELETE", f"{PLAN}/batches/{batch.id}", 200)
-    assert (await sms.batches.get(batch.id)).canceled is True
+    assert (await sinch_client.batches.get(batch.id)).canceled is True
 
     await sim.advance(3 * 3600)
     assert sim.journal.recipients_dispatched() == []
-    report = await sms.delivery_reports.get(batch.id, type="full")
+    report = await sinch_client.delivery_reports.get(batch.id, type="full")
     assert _statuses(report) == [("Cancelled", 407, 1, ["46700000004"])]
     assert sim.journal.recipients_sent() == [D]
 
 
-async def test_send_delivery_feedback(sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire) -> None:
-    batch = await sms.batches.send([A, B], "Hi", feedback_enabled=True)
+async def test_send_delivery_feedback(
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
+) -> None:
+    batch = await sinch_client.batches.send([A, B], "Hi", feedback_enabled=True)
     assert batch.feedback_enabled is True
     await sim.advance(5)
     wire.take()
 
-    await sms.batches.send_delivery_feedback(batch.id, [A])
+    await sinch_client.batches.send_delivery_feedback(batch.id, [A])
 
     entry = wire.one("POST", f"{PLAN}/batches/{batch.id}/delivery_feedback", 202)
     assert entry.json == {"recipients": [A]}
@@ -327,14 +328,14 @@ async def test_send_delivery_feedback(sim: SinchSimulator, sms: AsyncSmsClient, 
 
 
 async def test_delivery_reports_with_filters(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
     sim.set_failure_rules({C: "Failed", D: ("Rejected", 408)})
-    batch = await sms.batches.send([A, B, C, D], "Hi", client_reference="dr-1")
+    batch = await sinch_client.batches.send([A, B, C, D], "Hi", client_reference="dr-1")
     await sim.advance(10)
     wire.take()
 
-    summary = await sms.delivery_reports.get(batch.id)
+    summary = await sinch_client.delivery_reports.get(batch.id)
     assert isinstance(summary, BatchDeliveryReportSms)
     assert summary.batch_id == batch.id
     assert summary.total_message_count == 4
@@ -348,7 +349,9 @@ async def test_delivery_reports_with_filters(
         "type": "summary"
     }
 
-    full = await sms.delivery_reports.get(batch.id, type="full", status=["Failed", "Rejected"])
+    full = await sinch_client.delivery_reports.get(
+        batch.id, type="full", status=["Failed", "Rejected"]
+    )
     assert _statuses(full) == [
         ("Failed", 15, 1, ["46700000003"]),
         ("Rejected", 408, 1, ["46700000004"]),
@@ -358,11 +361,11 @@ async def test_delivery_reports_with_filters(
         "status": "Failed,Rejected",
     }
 
-    delivered = await sms.delivery_reports.get(batch.id, type="full", code=0)
+    delivered = await sinch_client.delivery_reports.get(batch.id, type="full", code=0)
     assert _statuses(delivered) == [("Delivered", 0, 2, ["46700000001", "46700000002"])]
     assert wire.take()[0].query == {"type": "full", "code": "0"}
 
-    one = await sms.delivery_reports.get_for_recipient(batch.id, C)
+    one = await sinch_client.delivery_reports.get_for_recipient(batch.id, C)
     assert isinstance(one, RecipientDeliveryReportSms)
     assert (one.recipient, one.status, one.code, one.client_reference) == (
         "46700000003",
@@ -375,18 +378,18 @@ async def test_delivery_reports_with_filters(
     wire.one("GET", f"{PLAN}/batches/{batch.id}/delivery_report/{C}", 200)
 
     with pytest.raises(NotFoundError) as excinfo:
-        await sms.delivery_reports.get_for_recipient(batch.id, "+46700000099")
+        await sinch_client.delivery_reports.get_for_recipient(batch.id, "+46700000099")
     assert excinfo.value.code == "not_found"
     wire.one("GET", f"{PLAN}/batches/{batch.id}/delivery_report/+46700000099", 404)
 
-    reports = await sms.delivery_reports.list().collect()
+    reports = await sinch_client.delivery_reports.list().collect()
     assert sorted(r.recipient for r in reports) == [
         "46700000001",
         "46700000002",
         "46700000003",
         "46700000004",
     ]
-    failed = await sms.delivery_reports.list(status="Failed", code=[15, 408]).collect()
+    failed = await sinch_client.delivery_reports.list(status="Failed", code=[15, 408]).collect()
     assert [(r.recipient, r.code) for r in failed] == [("46700000003", 15)]
     assert wire.take()[-1].query == {
         "status": "Failed",
@@ -394,22 +397,22 @@ async def test_delivery_reports_with_filters(
         "page": "0",
         "page_size": "100",
     }
-    paged = [len(p.items) async for p in sms.delivery_reports.list(page_size=3).pages()]
+    paged = [len(p.items) async for p in sinch_client.delivery_reports.list(page_size=3).pages()]
     assert paged == [3, 1]
     assert len(wire.take()) == 2
 
 
 async def test_delivery_reports_list_holds_only_finished_reports(
-    sim: SinchSimulator, sms: AsyncSmsClient
+    sim: SinchSimulator, sinch_client: AsyncSmsClient
 ) -> None:
     sim.set_failure_rules({B: "Failed"})
-    first = await sms.batches.send([A, B], "Hi")
+    first = await sinch_client.batches.send([A, B], "Hi")
     await sim.advance(10)
-    await sms.batches.send([C, D], "Later", send_at=START + timedelta(hours=1))
-    pending = await sms.batches.send([C], "Soon")  # queued/dispatched, not final yet
+    await sinch_client.batches.send([C, D], "Later", send_at=START + timedelta(hours=1))
+    pending = await sinch_client.batches.send([C], "Soon")  # queued/dispatched, not final yet
     assert pending.id
 
-    reports = await sms.delivery_reports.list().collect()
+    reports = await sinch_client.delivery_reports.list().collect()
     assert sorted((r.batch_id, r.recipient, r.status) for r in reports) == [
         (first.id, "46700000001", "Delivered"),
         (first.id, "46700000002", "Failed"),
@@ -420,69 +423,71 @@ async def test_delivery_reports_list_holds_only_finished_reports(
 
 
 async def test_group_lifecycle_and_expansion_at_send_time(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
-    group = await sms.groups.create(name="VIP", members=[A, B])
+    group = await sinch_client.groups.create(name="VIP", members=[A, B])
     assert (group.name, group.size) == ("VIP", 2)
     assert group.created_at == START
     assert wire.one("POST", f"{PLAN}/groups", 201).json == {"name": "VIP", "members": [A, B]}
 
-    other = await sms.groups.create(name="Others")
-    listed = await sms.groups.list().collect()
+    other = await sinch_client.groups.create(name="Others")
+    listed = await sinch_client.groups.list().collect()
     assert {g.id for g in listed} == {group.id, other.id}
     assert wire.take()[-1].query == {"page": "0", "page_size": "100"}
 
-    assert await sms.groups.get(group.id) == group
+    assert await sinch_client.groups.get(group.id) == group
     wire.one("GET", f"{PLAN}/groups/{group.id}", 200)
 
-    assert await sms.groups.members(group.id) == ["46700000001", "46700000002"]
+    assert await sinch_client.groups.members(group.id) == ["46700000001", "46700000002"]
     wire.one("GET", f"{PLAN}/groups/{group.id}/members", 200)
 
-    replaced = await sms.groups.replace(group.id, name="Gold", members=[C])
+    replaced = await sinch_client.groups.replace(group.id, name="Gold", members=[C])
     assert (replaced.id, replaced.name, replaced.size) == (group.id, "Gold", 1)
     assert wire.one("PUT", f"{PLAN}/groups/{group.id}", 200).json == {
         "name": "Gold",
         "members": [C],
     }
 
-    updated = await sms.groups.update(group.id, add=[A, B], remove=[C])
+    updated = await sinch_client.groups.update(group.id, add=[A, B], remove=[C])
     assert (updated.name, updated.size) == ("Gold", 2)  # name kept when left out
     assert wire.one("POST", f"{PLAN}/groups/{group.id}", 200).json == {
         "add": [A, B],
         "remove": [C],
     }
 
-    unnamed = await sms.groups.update(group.id, name=None)
+    unnamed = await sinch_client.groups.update(group.id, name=None)
     assert unnamed.name is None
     assert unnamed.size == 2
     assert wire.one("POST", f"{PLAN}/groups/{group.id}", 200).json == {"name": None}
-    assert (await sms.groups.get(group.id)).name is None
+    assert (await sinch_client.groups.get(group.id)).name is None
 
     # A group ID in `to` expands to the members when the batch is released.
     later = START + timedelta(minutes=10)
-    batch = await sms.batches.send([group.id, D], "Hello group", send_at=later)
+    batch = await sinch_client.batches.send([group.id, D], "Hello group", send_at=later)
     assert batch.to == [group.id, "46700000004"]
-    await sms.groups.update(group.id, add=[C])  # still counts: expansion happens at send time
+    await sinch_client.groups.update(
+        group.id, add=[C]
+    )  # still counts: expansion happens at send time
     await sim.advance(15 * 60)
     assert sorted(sim.journal.recipients_sent()) == [A, B, C, D]
     assert sorted(sim.journal.recipients_dispatched()) == [A, B, C, D]
-    report = await sms.delivery_reports.get(batch.id)
+    report = await sinch_client.delivery_reports.get(batch.id)
     assert _statuses(report) == [("Delivered", 0, 4, None)]
     wire.take()
 
-    await sms.groups.delete(group.id)
+    await sinch_client.groups.delete(group.id)
     wire.one("DELETE", f"{PLAN}/groups/{group.id}", 200)
     with pytest.raises(NotFoundError):
-        await sms.groups.get(group.id)
+        await sinch_client.groups.get(group.id)
     wire.one("GET", f"{PLAN}/groups/{group.id}", 404)
-    assert [g.id async for g in sms.groups.list()] == [other.id]
+    assert [g.id async for g in sinch_client.groups.list()] == [other.id]
 
 
 # --- inbounds --------------------------------------------------------------------------
 
 
 async def test_inbounds_list_with_to_filter_and_get(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
     first = sim.inject_inbound(A, "+46700000100", "STOP")
     await sim.advance(1)
@@ -497,28 +502,28 @@ async def test_inbounds_list_with_to_filter_and_get(
         media=[{"url": "https://example.com/a.jpg", "content_type": "image/jpeg"}],
     )
 
-    to_100 = await sms.inbounds.list(to="+46700000100").collect()
+    to_100 = await sinch_client.inbounds.list(to="+46700000100").collect()
     assert [i.id for i in to_100] == [media["id"], binary["id"], first["id"]]  # newest first
     assert wire.one("GET", f"{PLAN}/inbounds", 200).query == {
         "to": "+46700000100",
         "page": "0",
         "page_size": "100",
     }
-    both = await sms.inbounds.list(to=["+46700000100", "+46700000200"]).collect()
+    both = await sinch_client.inbounds.list(to=["+46700000100", "+46700000200"]).collect()
     assert len(both) == 4
     assert wire.take()[0].query["to"] == "+46700000100,+46700000200"
 
-    text = await sms.inbounds.get(first["id"])
+    text = await sinch_client.inbounds.get(first["id"])
     assert isinstance(text, InboundText)
     assert (text.from_, text.to, text.body) == ("46700000001", "46700000100", "STOP")
     assert text.received_at == START
     wire.one("GET", f"{PLAN}/inbounds/{first['id']}", 200)
 
-    got_binary = await sms.inbounds.get(binary["id"])
+    got_binary = await sinch_client.inbounds.get(binary["id"])
     assert isinstance(got_binary, InboundBinary)
     assert (got_binary.body, got_binary.udh) == ("SGk=", "0500030a0201")
 
-    got_media = await sms.inbounds.get(media["id"])
+    got_media = await sinch_client.inbounds.get(media["id"])
     assert isinstance(got_media, InboundMedia)
     assert got_media.body is not None
     assert got_media.body.message == "look"
@@ -527,7 +532,7 @@ async def test_inbounds_list_with_to_filter_and_get(
     ]
 
     with pytest.raises(NotFoundError):
-        await sms.inbounds.get(UNKNOWN_ID)
+        await sinch_client.inbounds.get(UNKNOWN_ID)
 
 
 # --- OAuth2 ------------------------------------------------------------------------------
@@ -569,10 +574,10 @@ async def test_oauth_token_fetched_once_and_refreshed_once_after_expiry(
 
 
 async def test_unknown_group_is_permission_denied(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
     with pytest.raises(PermissionDeniedError) as excinfo:
-        await sms.batches.send([UNKNOWN_ID], "Hi")
+        await sinch_client.batches.send([UNKNOWN_ID], "Hi")
     err = excinfo.value
     assert (err.status, err.code) == (403, "unknown_group")
     assert err.text == f"Group '{UNKNOWN_ID}' does not exist."
@@ -582,24 +587,24 @@ async def test_unknown_group_is_permission_denied(
     assert sim.journal.batches_created() == []
 
 
-async def test_not_found(sms: AsyncSmsClient, wire: Wire) -> None:
+async def test_not_found(sinch_client: AsyncSmsClient, wire: Wire) -> None:
     with pytest.raises(NotFoundError) as excinfo:
-        await sms.batches.get(UNKNOWN_ID)
+        await sinch_client.batches.get(UNKNOWN_ID)
     assert (excinfo.value.status, excinfo.value.code) == (404, "not_found")
     wire.one("GET", f"{PLAN}/batches/{UNKNOWN_ID}", 404)
 
     with pytest.raises(NotFoundError):
-        await sms.batches.cancel(UNKNOWN_ID)
+        await sinch_client.batches.cancel(UNKNOWN_ID)
     with pytest.raises(NotFoundError):
-        await sms.delivery_reports.get(UNKNOWN_ID)
+        await sinch_client.delivery_reports.get(UNKNOWN_ID)
     with pytest.raises(NotFoundError):
-        await sms.groups.members(UNKNOWN_ID)
+        await sinch_client.groups.members(UNKNOWN_ID)
     assert [e.status for e in wire.take()] == [404, 404, 404]
 
 
-async def test_bad_request_from_the_server(sms: AsyncSmsClient, wire: Wire) -> None:
+async def test_bad_request_from_the_server(sinch_client: AsyncSmsClient, wire: Wire) -> None:
     with pytest.raises(BadRequestError) as excinfo:
-        await sms.batches.list(start_date="yesterday").collect()
+        await sinch_client.batches.list(start_date="yesterday").collect()
     err = excinfo.value
     assert (err.status, err.code) == (400, "syntax_invalid_parameter_format")
     assert err.text is not None
@@ -607,19 +612,19 @@ async def test_bad_request_from_the_server(sms: AsyncSmsClient, wire: Wire) -> N
     assert wire.one("GET", f"{PLAN}/batches", 400).query["start_date"] == "yesterday"
 
     with pytest.raises(BadRequestError) as excinfo:
-        await sms.delivery_reports.list(status="Bogus").collect()
+        await sinch_client.delivery_reports.list(status="Bogus").collect()
     assert excinfo.value.code == "syntax_invalid_parameter_format"
     wire.one("GET", f"{PLAN}/delivery_reports", 400)
 
 
 async def test_batch_already_dispatched_cannot_be_updated(
-    sim: SinchSimulator, sms: AsyncSmsClient, wire: Wire
+    sim: SinchSimulator, sinch_client: AsyncSmsClient, wire: Wire
 ) -> None:
-    batch = await sms.batches.send([A], "Hi")
+    batch = await sinch_client.batches.send([A], "Hi")
     await sim.advance(5)
     wire.take()
     with pytest.raises(PermissionDeniedError) as excinfo:
-        await sms.batches.update(batch.id, body="too late")
+        await sinch_client.batches.update(batch.id, body="too late")
     assert excinfo.value.code == "batch_already_dispatched"
     wire.one("POST", f"{PLAN}/batches/{batch.id}", 403)
 
