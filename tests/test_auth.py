@@ -21,7 +21,7 @@ from sinch_async import (
     SinchError,
     _auth,
 )
-from tests.conftest import TOKEN, RecordingServer, load_fixture
+from tests.conftest import TOKEN, LocalServer, RecordingServer, group_json
 
 PROJECT = "proj-123"
 KEY_ID = "key-id-1"
@@ -112,24 +112,19 @@ class FakeSinch:
                 status=401,
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        return web.json_response(load_fixture("groups/GroupDto.json"))
+        return web.json_response(group_json())
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSinch]:
+async def fake(local_server: LocalServer) -> FakeSinch:
     state = FakeSinch()
-    app = web.Application()
-    app.router.add_post("/oauth2/token", state.token)
-    app.router.add_route("*", "/xms/v1/{project}/{tail:.*}", state.api)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield state
-    finally:
-        await runner.cleanup()
+    state.url = await local_server(
+        [
+            web.post("/oauth2/token", state.token),
+            web.route("*", "/xms/v1/{project}/{tail:.*}", state.api),
+        ]
+    )
+    return state
 
 
 def make_client(
@@ -383,7 +378,7 @@ async def test_oauth_repr_hides_secret(oauth_sms: AsyncSmsClient) -> None:
 async def test_service_plan_client_sends_bearer_token(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    server.respond(200, load_fixture("groups/GroupDto.json"))
+    server.respond(200, group_json())
     await sms.groups.get("g1")
     auth = {k.lower(): v for k, v in server.last.headers.items()}["authorization"]
     assert auth == f"Bearer {TOKEN}"

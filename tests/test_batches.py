@@ -24,18 +24,12 @@ from sinch_async.models import (
     TextRequest,
     UpdateBatchRequest,
 )
-from tests.conftest import TOKEN, Recorded, RecordingServer, api_path, load_fixture
+from tests.conftest import TOKEN, Recorded, RecordingServer, api_path, load_fixture, text_batch
 
 BATCH_ID = "01FC66621XXXXX119Z8PMV1QPQ"
 NUM1 = "+46700000001"
 NUM2 = "+46700000002"
 MEDIA_URL = "https://example.com/cat.png"
-
-
-def text_batch(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = load_fixture("batches/response/TextResponseDto.json")
-    data.update(changes)
-    return data
 
 
 def assert_call(
@@ -65,7 +59,7 @@ def assert_call(
 
 
 async def test_send_text_with_parameters(server: RecordingServer, sms: AsyncSmsClient) -> None:
-    server.respond(201, load_fixture("batches/response/TextResponseDto.json"))
+    server.respond(201, text_batch())
     params = {"name": {NUM1: "Ann", "default": "there"}}
 
     batch = await sms.batches.send(
@@ -110,7 +104,7 @@ async def test_send_text_with_parameters(server: RecordingServer, sms: AsyncSmsC
 async def test_send_only_given_fields_no_nulls(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    server.respond(201, load_fixture("batches/response/TextResponseDto.json"))
+    server.respond(201, text_batch())
 
     await sms.batches.send(NUM1, "Hello")
 
@@ -123,7 +117,7 @@ async def test_send_only_given_fields_no_nulls(
 async def test_send_body_of_2000_chars_is_accepted(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    server.respond(201, load_fixture("batches/response/TextResponseDto.json"))
+    server.respond(201, text_batch())
     await sms.batches.send([NUM1], "x" * 2000)
     assert server.last.json["body"] == "x" * 2000
 
@@ -260,7 +254,7 @@ async def test_send_struct_and_body_together_is_rejected(
 async def test_send_datetimes_encoded_as_utc_with_z(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    server.respond(201, load_fixture("batches/response/TextResponseDto.json"))
+    server.respond(201, text_batch())
     plus_two = timezone(timedelta(hours=2))
 
     await sms.batches.send(
@@ -278,7 +272,7 @@ async def test_send_datetimes_encoded_as_utc_with_z(
 async def test_send_datetime_negative_offset_crossing_midnight(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    server.respond(201, load_fixture("batches/response/TextResponseDto.json"))
+    server.respond(201, text_batch())
     minus_five = timezone(timedelta(hours=-5))
     await sms.batches.send([NUM1], "Hi", send_at=datetime(2030, 12, 31, 22, 0, tzinfo=minus_five))
     assert server.last.json["send_at"] == "2031-01-01T03:00:00Z"
@@ -288,7 +282,7 @@ async def test_send_datetime_negative_offset_crossing_midnight(
 async def test_send_ready_struct_datetime_keeps_the_instant(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    server.respond(201, load_fixture("batches/response/TextResponseDto.json"))
+    server.respond(201, text_batch())
     at = datetime(2030, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
     await sms.batches.send(TextRequest(to=[NUM1], body="Hi", send_at=at))
     sent = datetime.fromisoformat(server.last.json["send_at"].replace("Z", "+00:00"))

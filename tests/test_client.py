@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import socket
 import warnings
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -23,41 +21,26 @@ from sinch_async import (
     SinchTimeoutError,
     SinchValidationError,
 )
-from tests.conftest import PLAN, TOKEN, RecordingServer, api_path, load_fixture
+from tests.conftest import (
+    PLAN,
+    TOKEN,
+    RecordingServer,
+    api_path,
+    free_port,
+    group_json,
+    header,
+    plan_client,
+    serve,
+    tcp_server,
+)
 
 KEY_SECRET = "k3y-s3cr3t-do-not-leak"
-
-
-def header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
-@contextlib.asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[str]:
-    """Run an aiohttp app on 127.0.0.1 and yield its base URL."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 async def ping(client: AsyncSmsClient) -> int:
     """A cheap GET that accepts the recording server's default ``{}`` answer."""
     page = await client.inbounds.list().page()
     return page.count
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- construction errors ------------------------------------------------------------------
@@ -311,7 +294,7 @@ def test_from_env_os_environ_half_credentials(monkeypatch: pytest.MonkeyPatch) -
 async def test_request_path_auth_and_user_agent(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    server.respond(200, load_fixture("groups/GroupDto.json"))
+    server.respond(200, group_json())
     group = await sms.groups.get("01FC66621XXXXX119Z8PMV1QPU")
     assert group.id == "01FC66621XXXXX119Z8PMV1QPU"
     rec = server.last
@@ -325,9 +308,7 @@ async def test_request_path_auth_and_user_agent(
 
 
 async def test_user_agent_suffix(server: RecordingServer) -> None:
-    async with AsyncSmsClient(
-        service_plan_id=PLAN, api_token=TOKEN, base_url=server.url, user_agent="myapp/2.0"
-    ) as client:
+    async with plan_client(server.url, user_agent="myapp/2.0") as client:
         await ping(client)
     user_agent = header(server.last.headers, "User-Agent") or ""
     assert user_agent.startswith("sinch-async/")
@@ -356,7 +337,7 @@ async def test_account_id_is_quoted_in_path(server: RecordingServer) -> None:
 
 
 async def test_one_session_reused(server: RecordingServer) -> None:
-    client = AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url)
+    client = plan_client(server.url)
     assert client._transport._session is None  # created lazily
     await ping(client)
     first = client._transport._session
@@ -381,7 +362,7 @@ async def test_connection_kept_alive_across_requests() -> None:
     app.router.add_route("*", "/{tail:.*}", handler)
     async with (
         serve(app) as url,
-        AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=url) as client,
+        plan_client(url) as client,
     ):
         for _ in range(3):
             assert await ping(client) == 0
@@ -390,7 +371,7 @@ async def test_connection_kept_alive_across_requests() -> None:
 
 
 async def test_async_with_closes_session(server: RecordingServer) -> None:
-    async with AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url) as client:
+    async with plan_client(server.url) as client:
         await ping(client)
         session = client._transport._session
         assert session is not None
@@ -401,7 +382,7 @@ async def test_async_with_closes_session(server: RecordingServer) -> None:
 
 
 async def test_aclose_twice_is_fine(server: RecordingServer) -> None:
-    client = AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url)
+    client = plan_client(server.url)
     await ping(client)
     await client.aclose()
     await client.aclose()
@@ -415,7 +396,7 @@ async def test_aclose_without_any_request() -> None:
 
 
 async def test_use_after_close_raises(server: RecordingServer) -> None:
-    client = AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url)
+    client = plan_client(server.url)
     await ping(client)
     await client.aclose()
     with pytest.raises(ClientClosedError) as info:
@@ -426,7 +407,7 @@ async def test_use_after_close_raises(server: RecordingServer) -> None:
 
 
 async def test_use_after_close_without_prior_request(server: RecordingServer) -> None:
-    client = AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url)
+    client = plan_client(server.url)
     await client.aclose()
     with pytest.raises(ClientClosedError):
         await client.groups.get("g1")
@@ -435,7 +416,7 @@ async def test_use_after_close_without_prior_request(server: RecordingServer) ->
 
 async def test_closed_error_reports_zero_attempts(server: RecordingServer) -> None:
     # errors.py: attempts is 0 when the error was raised before any network I/O.
-    client = AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url)
+    client = plan_client(server.url)
     await client.aclose()
     with pytest.raises(ClientClosedError) as info:
         await client.groups.get("g1")
@@ -444,9 +425,7 @@ async def test_closed_error_reports_zero_attempts(server: RecordingServer) -> No
 
 async def test_session_passed_in_is_used_and_not_closed(server: RecordingServer) -> None:
     async with aiohttp.ClientSession(headers={"X-Caller": "own-session"}) as session:
-        client = AsyncSmsClient(
-            service_plan_id=PLAN, api_token=TOKEN, base_url=server.url, session=session
-        )
+        client = plan_client(server.url, session=session)
         await ping(client)
         await ping(client)
         assert [header(r.headers, "X-Caller") for r in server.requests] == [
@@ -468,10 +447,8 @@ async def test_session_passed_in_is_used_and_not_closed(server: RecordingServer)
 async def test_session_passed_in_still_sends_user_agent(server: RecordingServer) -> None:
     async with (
         aiohttp.ClientSession() as session,
-        AsyncSmsClient(
-            service_plan_id=PLAN,
-            api_token=TOKEN,
-            base_url=server.url,
+        plan_client(
+            server.url,
             session=session,
             user_agent="myapp/2.0",
         ) as client,
@@ -487,7 +464,7 @@ def test_second_event_loop_raises_mismatch() -> None:
     server = RecordingServer()
     try:
         loop1.run_until_complete(server.start())
-        client = AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url)
+        client = plan_client(server.url)
         assert loop1.run_until_complete(ping(client)) == 0
         loop2 = asyncio.new_event_loop()
         try:
@@ -517,7 +494,7 @@ def _run_and_abandon(closed: bool) -> list[warnings.WarningMessage]:
             loop.run_until_complete(server.start())
 
             async def use() -> None:
-                client = AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=server.url)
+                client = plan_client(server.url)
                 await ping(client)
                 if closed:
                     await client.aclose()
@@ -601,9 +578,7 @@ async def test_timeout_raises_sinch_timeout_error() -> None:
     app.router.add_route("*", "/{tail:.*}", slow)
     async with serve(app) as url:
         try:
-            async with AsyncSmsClient(
-                service_plan_id=PLAN, api_token=TOKEN, base_url=url, timeout=0.2, retry=None
-            ) as client:
+            async with plan_client(url, timeout=0.2, retry=None) as client:
                 loop = asyncio.get_running_loop()
                 started = loop.time()
                 with pytest.raises(SinchTimeoutError) as info:
@@ -621,9 +596,7 @@ async def test_timeout_raises_sinch_timeout_error() -> None:
 
 async def test_connection_refused() -> None:
     port = free_port()
-    async with AsyncSmsClient(
-        service_plan_id=PLAN, api_token=TOKEN, base_url=f"http://127.0.0.1:{port}", retry=None
-    ) as client:
+    async with plan_client(f"http://127.0.0.1:{port}", retry=None) as client:
         with pytest.raises(SinchConnectionError) as info:
             await client.groups.get("g1")
     err = info.value
@@ -634,8 +607,7 @@ async def test_connection_refused() -> None:
     assert TOKEN not in str(err)
 
 
-@contextlib.asynccontextmanager
-async def dropping_server(seen: list[bytes]) -> AsyncIterator[str]:
+def dropping_server(seen: list[bytes]) -> contextlib.AbstractAsyncContextManager[str]:
     """A TCP server that reads the request head and closes the connection without answering."""
 
     async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -645,19 +617,14 @@ async def dropping_server(seen: list[bytes]) -> AsyncIterator[str]:
         with contextlib.suppress(Exception):
             await writer.wait_closed()
 
-    tcp = await asyncio.start_server(drop, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{tcp.sockets[0].getsockname()[1]}"
-    finally:
-        tcp.close()
-        await tcp.wait_closed()
+    return tcp_server(drop)
 
 
 async def test_server_drops_connection_on_get() -> None:
     seen: list[bytes] = []
     async with (
         dropping_server(seen) as url,
-        AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=url, retry=None) as client,
+        plan_client(url, retry=None) as client,
     ):
         with pytest.raises(SinchConnectionError) as info:
             await client.groups.get("g1")
@@ -674,7 +641,7 @@ async def test_server_drops_connection_on_post() -> None:
     seen: list[bytes] = []
     async with (
         dropping_server(seen) as url,
-        AsyncSmsClient(service_plan_id=PLAN, api_token=TOKEN, base_url=url, retry=None) as client,
+        plan_client(url, retry=None) as client,
     ):
         with pytest.raises(SinchConnectionError) as info:
             await client.groups.create(name="friends")

@@ -22,17 +22,10 @@ from sinch_async.models.delivery_reports import (
     UnknownRecipientDeliveryReport,
 )
 from sinch_async.models.enums import DeliveryReceiptCode
-from tests.conftest import TOKEN, RecordingServer, api_path, load_fixture
+from tests.conftest import TOKEN, RecordingServer, api_path, header, load_fixture
 
 BATCH_ID = "01FC66621XXXXX119Z8PMV1QPQ"
 REPORT_PATH = api_path(f"/batches/{BATCH_ID}/delivery_report")
-
-
-def header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 # --- get (batch report) ---------------------------------------------------------------------

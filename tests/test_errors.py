@@ -29,7 +29,7 @@ from sinch_async import (
 )
 from sinch_async._redact import mask_number, mask_numbers
 from sinch_async.errors import api_error, error_class_for, parse_retry_after
-from tests.conftest import PLAN, TOKEN, RecordingServer, api_path, load_fixture
+from tests.conftest import TOKEN, RecordingServer, load_fixture, plan_client
 
 GROUP_PATH = "/groups/g1"  # errors name the API-relative path
 
@@ -37,9 +37,7 @@ GROUP_PATH = "/groups/g1"  # errors name the API-relative path
 @pytest.fixture
 async def sms1(server: RecordingServer) -> AsyncIterator[AsyncSmsClient]:
     """A client pointed at the recording server that makes one attempt per call."""
-    async with AsyncSmsClient(
-        service_plan_id=PLAN, api_token=TOKEN, base_url=server.url, retry=None
-    ) as client:
+    async with plan_client(server.url, retry=None) as client:
         yield client
 
 

@@ -16,18 +16,11 @@ from sinch_async import (
     ResponseDecodeError,
     SinchValidationError,
 )
-from tests.conftest import TOKEN, RecordingServer, api_path, load_fixture
+from tests.conftest import TOKEN, RecordingServer, api_path, group_json, header, load_fixture
 
 GROUP_ID = "01FC66621XXXXX119Z8PMV1QPU"
 GROUP_PATH = api_path(f"/groups/{GROUP_ID}")
-GROUP = load_fixture("groups/GroupDto.json")
-
-
-def header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
+GROUP = group_json()
 
 
 def assert_json_request(server: RecordingServer, method: str, path: str) -> Any:

@@ -16,7 +16,7 @@ from sinch_async import (
     SinchValidationError,
 )
 from sinch_async.models.inbounds import InboundMediaBody, InboundMediaItem, UnknownInbound
-from tests.conftest import TOKEN, RecordingServer, api_path, load_fixture
+from tests.conftest import TOKEN, RecordingServer, api_path, header, load_fixture
 
 INBOUND_ID = "01FC66621XXXXX119Z8PMV1QPA"
 PAGES = [
@@ -26,13 +26,6 @@ PAGES = [
 ]
 RECEIVED = datetime(2019, 8, 24, 14, 17, 22, tzinfo=timezone.utc)
 SENT = datetime(2019, 8, 24, 14, 15, 22, tzinfo=timezone.utc)
-
-
-def header(headers: dict[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 def assert_common_fields(inbound: Any) -> None:

@@ -35,7 +35,7 @@ from sinch_async.models.batches import KnownBatch
 from sinch_async.models.delivery_reports import KnownRecipientDeliveryReport
 from sinch_async.models.inbounds import KnownInbound
 from sinch_async.numbers import normalize_number, same_number
-from tests.conftest import RecordingServer, api_path, load_fixture
+from tests.conftest import RecordingServer, api_path, group_json, load_fixture, text_batch
 
 UTC = timezone.utc
 
@@ -471,7 +471,7 @@ def test_delivery_report_type_enum_values() -> None:
 async def test_delivery_report_enum_accepted_by_send(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    server.respond(201, load_fixture("batches/response/TextResponseDto.json"))
+    server.respond(201, text_batch())
     await sms.batches.send(["+1555"], "x", delivery_report=DeliveryReportType.PER_RECIPIENT_FINAL)
     assert server.last.json["delivery_report"] == "per_recipient_final"
 
@@ -491,7 +491,7 @@ def test_update_group_request_without_name_has_no_name_key() -> None:
 async def test_group_update_via_client_null_and_absent_name(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    group = load_fixture("groups/GroupDto.json")
+    group = group_json()
     server.respond(200, group)
     server.respond(200, group)
     server.respond(200, group)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -14,13 +13,7 @@ from sinch_async import AsyncSmsClient, SinchConnectionError, SinchTimeoutError
 from sinch_async._core import Call
 from sinch_async._retry import Idempotency
 from sinch_async._transport import Transport, wire_error
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+from tests.conftest import free_port, tcp_server
 
 
 @pytest.fixture
@@ -34,13 +27,8 @@ async def silent_server() -> AsyncIterator[str]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with tcp_server(handle) as url:
+        yield url
 
 
 async def test_refused_connection_is_a_connection_error_that_never_left() -> None:
