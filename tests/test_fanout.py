@@ -16,7 +16,6 @@ import pytest
 from sinch_async import (
     AsyncSmsClient,
     ChunkResult,
-    FanOutCancelled,
     FanOutProgress,
     FanOutReport,
     RetryPolicy,
@@ -24,17 +23,9 @@ from sinch_async import (
 from sinch_async.errors import ApiError, SinchValidationError
 from sinch_async.fanout import chunk_reference, normalize_e164
 from sinch_async.testing import SinchSimulator
+from tests.conftest import FAST, fan_out_cancelled, num, posts
 
-FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05)
-
-
-class _Caught:
-    """The FanOutCancelled behind a CancelledError (Python 3.10 wraps it in a new one)."""
-
-    def __init__(self, value: FanOutCancelled | None) -> None:
-        assert value is not None, "no FanOutCancelled behind the CancelledError"
-        self.value = value
-
+pytestmark = pytest.mark.sinch_simulator(seed=11)
 
 FULLWIDTH = "+" + "".join(chr(0xFF10 + int(d)) for d in "46700000001")  # full-width digits
 
@@ -42,17 +33,6 @@ FULLWIDTH = "+" + "".join(chr(0xFF10 + int(d)) for d in "46700000001")  # full-w
 def number_of(item: Any) -> str:
     """The number of a recipient given as a number or as a (number, parameters) pair."""
     return item if isinstance(item, str) else item[0]
-
-
-def num(i: int) -> str:
-    """The i-th test number, in E.164 (11 digits)."""
-    return f"+4670{i:07d}"
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SinchSimulator]:
-    async with SinchSimulator(time_scale=0, seed=11) as s:
-        yield s
 
 
 @pytest.fixture
@@ -69,11 +49,6 @@ def _quiet_retries(caplog: pytest.LogCaptureFixture) -> None:
 def batch_numbers(batch: dict[str, Any]) -> list[str]:
     """A created batch's recipients in E.164 with ``+`` (the API shows them without)."""
     return ["+" + n.lstrip("+") for n in batch["to"]]
-
-
-def posts(sim: SinchSimulator) -> list[Any]:
-    path = f"/xms/v1/{sim.service_plan_id}/batches"
-    return [e for e in sim.journal.requests if e.method == "POST" and e.path == path]
 
 
 class Counted:
@@ -629,11 +604,9 @@ async def test_cancel_half_way_then_resume(sim: SinchSimulator, sms: AsyncSmsCli
     )
     await asyncio.wait_for(reached.wait(), 10)
     task.cancel()
-    with pytest.raises(asyncio.CancelledError) as caught_raw:
-        await task
-    caught = _Caught(FanOutCancelled.find(caught_raw.value))
-    assert isinstance(caught.value, asyncio.CancelledError)
-    report = caught.value.report
+    cancelled = await fan_out_cancelled(task)
+    assert isinstance(cancelled, asyncio.CancelledError)
+    report = cancelled.report
     assert 5 <= len(report.batches) < 30
     _check_cancelled_report(sim, report, numbers, "half")
     # Chunks in flight finished before fan_out returned; nothing is sent afterwards.
@@ -669,10 +642,7 @@ async def test_cancel_while_reading_reports_partial_chunk_as_not_sent(
     await asyncio.wait_for(paused.wait(), 10)
     created_at_cancel = len(sim.journal.batches_created())
     task.cancel()
-    with pytest.raises(asyncio.CancelledError) as caught_raw:
-        await task
-    caught = _Caught(FanOutCancelled.find(caught_raw.value))
-    report = caught.value.report
+    report = (await fan_out_cancelled(task)).report
     assert report.read == 55
     assert report.not_sent == numbers[50:55]
     assert not report.complete
