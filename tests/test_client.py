@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import warnings
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -620,15 +621,19 @@ def dropping_server(seen: list[bytes]) -> contextlib.AbstractAsyncContextManager
     return tcp_server(drop)
 
 
-async def test_server_drops_connection_on_get() -> None:
+async def dropped(
+    call: Callable[[AsyncSmsClient], Awaitable[object]],
+) -> tuple[SinchConnectionError, list[bytes]]:
+    """One attempt of ``call`` against :func:`dropping_server`: the error, the request heads."""
     seen: list[bytes] = []
-    async with (
-        dropping_server(seen) as url,
-        plan_client(url, retry=None) as client,
-    ):
+    async with dropping_server(seen) as url, plan_client(url, retry=None) as client:
         with pytest.raises(SinchConnectionError) as info:
-            await client.groups.get("g1")
-    err = info.value
+            await call(client)
+    return info.value, seen
+
+
+async def test_server_drops_connection_on_get() -> None:
+    err, seen = await dropped(lambda client: client.groups.get("g1"))
     assert not isinstance(err, SinchTimeoutError)
     assert err.request_sent is not False  # the server did receive it
     assert err.method == "GET"
@@ -638,14 +643,7 @@ async def test_server_drops_connection_on_get() -> None:
 
 
 async def test_server_drops_connection_on_post() -> None:
-    seen: list[bytes] = []
-    async with (
-        dropping_server(seen) as url,
-        plan_client(url, retry=None) as client,
-    ):
-        with pytest.raises(SinchConnectionError) as info:
-            await client.groups.create(name="friends")
-    err = info.value
+    err, seen = await dropped(lambda client: client.groups.create(name="friends"))
     assert not isinstance(err, SinchTimeoutError)
     assert err.request_sent is not False
     assert err.method == "POST"

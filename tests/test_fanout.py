@@ -257,19 +257,22 @@ async def test_invalid_recipients_are_reported_and_not_sent(
     assert report.complete
 
 
+SPELLINGS = [
+    "+46700000001",
+    "+46700000002",
+    "+46700000003",
+    "0046 70 000 00 01",
+    "46700000002",
+    "+46 (70) 000.00.03",
+    "+46700000004",
+]
+"""Numbers 1 to 4, three of them twice in other spellings."""
+
+
 async def test_duplicates_removed_across_chunks_and_spellings(
     sim: SinchSimulator, sms: AsyncSmsClient
 ) -> None:
-    items = [
-        "+46700000001",
-        "+46700000002",
-        "+46700000003",
-        "0046 70 000 00 01",
-        "46700000002",
-        "+46 (70) 000.00.03",
-        "+46700000004",
-        "+46700000001",
-    ]
+    items = [*SPELLINGS, "+46700000001"]
     report = await sms.batches.fan_out(items, "Hello", chunk_size=2)
     assert report.read == 8
     assert report.valid == 4
@@ -284,15 +287,7 @@ async def test_duplicates_removed_across_chunks_and_spellings(
 
 
 async def test_duplicates_kept_with_dedupe_false(sim: SinchSimulator, sms: AsyncSmsClient) -> None:
-    items = [
-        "+46700000001",
-        "+46700000002",
-        "+46700000003",
-        "0046 70 000 00 01",
-        "46700000002",
-        "+46 (70) 000.00.03",
-        "+46700000004",
-    ]
+    items = list(SPELLINGS)
     report = await sms.batches.fan_out(items, "Hello", chunk_size=2, dedupe=False)
     assert report.read == 7
     assert report.valid == 7
