@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -101,6 +102,17 @@ def calls(sim: SinchSimulator, method: str, rel: str) -> list[JournalEntry]:
 def posts(sim: SinchSimulator) -> list[JournalEntry]:
     """Every ``POST /batches`` (send) the simulator received, answered or not."""
     return calls(sim, "POST", "/batches")
+
+
+def sinch_env(sim: SinchSimulator | None = None) -> dict[str, str]:
+    """This process's environment without any ``SINCH_*`` variable, for a subprocess; with
+    ``sim``, the three variables that point the CLI at that simulator."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SINCH_")}
+    if sim is not None:
+        env["SINCH_BASE_URL"] = sim.url
+        env["SINCH_SERVICE_PLAN_ID"] = sim.service_plan_id
+        env["SINCH_API_TOKEN"] = sim.api_token
+    return env
 
 
 async def make_batch(sim: SinchSimulator) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sinch_async.testing import SinchSimulator
+from tests.conftest import sinch_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
 
@@ -37,12 +37,7 @@ async def test_killed_campaign_resumes_without_duplicates(
     numbers = [f"+1555{i:07d}" for i in range(N)]
     csv = tmp_path / "numbers.csv"
     csv.write_text("number,name\n" + "".join(f"{n},Name{i}\n" for i, n in enumerate(numbers)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SINCH_")}
-    env.update(
-        SINCH_BASE_URL=sim.url,
-        SINCH_SERVICE_PLAN_ID=sim.service_plan_id,
-        SINCH_API_TOKEN=sim.api_token,
-    )
+    env = sinch_env(sim)
     common = [
         str(csv),
         "--body",

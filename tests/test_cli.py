@@ -20,6 +20,7 @@ import pytest
 
 from sinch_async.__main__ import main
 from sinch_async.testing import SinchSimulator
+from tests.conftest import sinch_env
 
 CSV_TEXT = """\
 number,name,city
@@ -473,14 +474,13 @@ def test_list_commands_with_simulate(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SINCH_")}
     return subprocess.run(
         [sys.executable, *args],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env=sinch_env(),
         check=False,
     )
 

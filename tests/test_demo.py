@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import pytest
 
 from sinch_async.__main__ import main
 from sinch_async._demo import run_demo
+from tests.conftest import sinch_env
 
 
 async def test_demo_sends_every_recipient_once_and_reads_reports_back() -> None:
@@ -56,13 +56,12 @@ def test_cli_usage_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_python_dash_m_demo_runs_as_a_process() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SINCH_")}
     result = subprocess.run(
         [sys.executable, "-m", "sinch_async", "demo", "--recipients", "1200"],
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env=sinch_env(),
         check=False,
     )
     assert result.returncode == 0, result.stderr
