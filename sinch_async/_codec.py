@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
 __all__ = [
+    "TaggedUnion",
     "decode_with_fallback",
     "decoder_for",
     "encode",
@@ -50,25 +51,45 @@ def decoder_for(tp: Any) -> msgspec.json.Decoder[Any]:
     return decoder
 
 
+class TaggedUnion(Generic[T]):
+    """A family of models told apart by their ``type`` tag (``KnownBatch``, ...), with
+    the family's fallback for a ``type`` newer than this library.
+
+    msgspec fails the whole decode on an unknown tag value; Sinch adds new message
+    types from time to time, and a client must not break on them.
+    """
+
+    def __init__(
+        self, tp: Any, known_tags: frozenset[str], fallback: Callable[[dict[str, Any]], T]
+    ) -> None:
+        self.tp = tp
+        self.known_tags = known_tags
+        self.fallback = fallback
+        self._decoder = decoder_for(tp)  # (looked up once: hashing a union type is not free)
+
+    def decode(self, data: bytes | msgspec.Raw) -> T:
+        """A known member, or ``fallback(raw_dict)`` for an unknown ``type``.
+
+        A known tag with a bad shape still raises ``msgspec.ValidationError``.
+        """
+        try:
+            known: T = self._decoder.decode(data)
+            return known
+        except msgspec.ValidationError:
+            raw = _any_decoder.decode(data)
+            if isinstance(raw, dict) and raw.get("type") not in self.known_tags:
+                return self.fallback(raw)
+            raise
+
+
 def decode_with_fallback(
     data: bytes | msgspec.Raw,
     tp: Any,
     known_tags: frozenset[str],
     fallback: Callable[[dict[str, Any]], T],
-) -> Any:
-    """Decode a tagged union member, or build ``fallback(raw_dict)`` for an unknown ``type``.
-
-    msgspec fails the whole decode on an unknown tag value; Sinch adds new
-    message types from time to time, and a client must not break on them.
-    A known tag with a bad shape still raises ``msgspec.ValidationError``.
-    """
-    try:
-        return decoder_for(tp).decode(data)
-    except msgspec.ValidationError:
-        raw = _any_decoder.decode(data)
-        if isinstance(raw, dict) and raw.get("type") not in known_tags:
-            return fallback(raw)
-        raise
+) -> T:
+    """:meth:`TaggedUnion.decode`, for a caller without a module-level union at hand."""
+    return TaggedUnion(tp, known_tags, fallback).decode(data)
 
 
 def format_timestamp(value: datetime) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from msgspec import UNSET
@@ -35,13 +35,11 @@ from sinch_async.resources._common import opt, utc
 __all__ = [
     "FAN_OUT_FIELDS",
     "SEND_FIELDS",
-    "build_send_request",
     "dry_run_params",
     "send_request",
     "update_request",
 ]
 
-_REQUEST_TYPES = (TextRequest, BinaryRequest, MediaRequest)
 _TIMESTAMPS = ("send_at", "expire_at")
 _PER_BATCH_HINT = " per batch; use sms.batches.fan_out() to send to more recipients"
 
@@ -82,34 +80,17 @@ def _given(fields: Mapping[str, object]) -> dict[str, Any]:
 
 
 def send_request(
-    method: str, to: object, body: object, type: str, fields: Mapping[str, object]
+    to: object, body: object, type: str, fields: Mapping[str, object], method: str = "send"
 ) -> SendRequest:
-    """The checked request (timestamps in UTC) of send, dry_run or replace.
+    """The checked request (timestamps in UTC) of send, dry_run or replace (``method``).
 
-    ``to`` is either a ready request struct (then nothing else may be given) or the
-    recipients, with ``body``, ``type`` and the keyword ``fields``.
+    ``to`` is either the recipients, with ``body``, ``type`` and the keyword ``fields``,
+    or a ready request struct (then nothing else may be given).
     """
     if fields:
         _check_names(fields, method)
-    if isinstance(to, _REQUEST_TYPES):
-        given = [name for name, value in fields.items() if value is not None]
-        if type != "mt_text":
-            given.insert(0, "type")
-        if body is not None:
-            given.insert(0, "body")
-        if given:
-            raise SinchValidationError(
-                given[0], "give either a request struct or keyword fields, not both"
-            )
-        check_send_request(to)
-        return _in_utc(to)
-    return build_send_request(to, body, type, fields)
-
-
-def build_send_request(
-    to: object, body: object, type: str, fields: Mapping[str, object]
-) -> SendRequest:
-    """A checked request struct (timestamps in UTC) from recipients, body and keyword fields."""
+    if isinstance(to, msgspec.Struct):  # (one check: check_send_request names the three types)
+        return _ready_request(cast("SendRequest", to), body, type, fields)
     recipients = check_recipients(to, hint=_PER_BATCH_HINT)
     if body is None:
         raise SinchValidationError("body", "is required")
@@ -118,6 +99,22 @@ def build_send_request(
     request = _build(recipients, body, type, _given(fields))
     check_send_request(request, recipients_checked=True)
     return request
+
+
+def _ready_request(
+    request: SendRequest, body: object, type: str, fields: Mapping[str, object]
+) -> SendRequest:
+    given = [name for name, value in fields.items() if value is not None]
+    if type != "mt_text":
+        given.insert(0, "type")
+    if body is not None:
+        given.insert(0, "body")
+    if given:
+        raise SinchValidationError(
+            given[0], "give either a request struct or keyword fields, not both"
+        )
+    check_send_request(request)
+    return _in_utc(request)
 
 
 def _build(recipients: list[str], body: object, type: str, values: dict[str, Any]) -> SendRequest:

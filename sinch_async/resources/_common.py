@@ -11,7 +11,7 @@ import msgspec
 from msgspec import UNSET
 
 from sinch_async._base import decode_error
-from sinch_async._codec import decode_with_fallback, decoder_for, format_timestamp, json_decode
+from sinch_async._codec import TaggedUnion, decoder_for, format_timestamp, json_decode
 from sinch_async._pagination import AsyncPaginator, Page, check_page_size
 from sinch_async._transport import RawResponse
 from sinch_async.errors import SinchValidationError
@@ -110,18 +110,11 @@ def _checked_csv(items: list[str], field: str) -> str:
     return ",".join(items)
 
 
-def decode_union(
-    response: RawResponse,
-    tp: Any,
-    known_tags: frozenset[str],
-    fallback: Callable[[dict[str, Any]], Any],
-    method: str,
-    path: str,
-) -> Any:
-    """The body as a member of the tagged union ``tp``, or ``fallback(raw)`` for a ``type``
-    newer than this library (:class:`ResponseDecodeError` if it is neither)."""
+def decode_union(response: RawResponse, union: TaggedUnion[T], method: str, path: str) -> T:
+    """The body as a member of ``union``, or its fallback for a ``type`` newer than this
+    library (:class:`ResponseDecodeError` if it is neither)."""
     try:
-        return decode_with_fallback(response.body, tp, known_tags, fallback)
+        return union.decode(response.body)
     except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)
         raise decode_error(response, exc, method, path) from None
 
@@ -130,8 +123,9 @@ class ListSpec(Generic[T]):
     """How one list endpoint's pages look: the items key and the item type.
 
     The page is decoded in one pass with a typed decoder; only when that fails
-    (an item of a type this library does not know) is each item decoded on its
-    own, with the family's ``Unknown*`` model as the fallback.
+    (an item of a type this library does not know) and the items are a
+    :class:`TaggedUnion` is each item decoded on its own, with the family's
+    ``Unknown*`` model as the fallback.
     """
 
     def __init__(
@@ -143,10 +137,12 @@ class ListSpec(Generic[T]):
         known_tags: frozenset[str] | None = None,
         fallback: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
+        if known_tags is not None and fallback is not None:  # (the same as passing a union)
+            item_type = TaggedUnion(item_type, known_tags, fallback)
+        self.union = item_type if isinstance(item_type, TaggedUnion) else None
+        if self.union is not None:
+            item_type = self.union.tp
         self.items_key = items_key
-        self.item_type = item_type
-        self.known_tags = known_tags
-        self.fallback = fallback
         fields: list[Any] = [
             ("count", int, 0),
             ("page", int, 0),
@@ -164,13 +160,10 @@ class ListSpec(Generic[T]):
             page = decoder_for(self._typed).decode(body)
             items = getattr(page, self.items_key)
         except msgspec.ValidationError:
-            if self.known_tags is None or self.fallback is None:
+            if self.union is None:
                 raise
             page = decoder_for(self._raw).decode(body)
-            items = [
-                decode_with_fallback(raw, self.item_type, self.known_tags, self.fallback)
-                for raw in getattr(page, self.items_key)
-            ]
+            items = [self.union.decode(raw) for raw in getattr(page, self.items_key)]
         return Page(
             items=items,
             page=page.page,

@@ -13,7 +13,7 @@ import msgspec
 from msgspec import UNSET
 
 from sinch_async._base import DEFAULT, DefaultType
-from sinch_async._codec import encode
+from sinch_async._codec import TaggedUnion, encode
 from sinch_async._core import Reconcile
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency, RetryPolicy
@@ -38,7 +38,6 @@ from sinch_async.models.batches import (
 from sinch_async.resources._batch_request import (
     FAN_OUT_FIELDS,
     SEND_FIELDS,
-    build_send_request,
     dry_run_params,
     send_request,
     update_request,
@@ -64,23 +63,18 @@ if TYPE_CHECKING:
 __all__ = ["Batches"]
 
 
+# The names the fan-out code below uses.
 _SEND_FIELDS = SEND_FIELDS
 _FAN_OUT_FIELDS = FAN_OUT_FIELDS
-_build_send_request = build_send_request
+_build_send_request = send_request
 
 
 def _unknown_batch(raw: dict[str, Any]) -> UnknownBatch:
     return build_unknown(UnknownBatch, raw, id="")
 
 
-_BATCH_LIST = ListSpec[Batch](
-    "Batches", "batches", KnownBatch, known_tags=BATCH_TYPES, fallback=_unknown_batch
-)
-
-
-def _batch(response: RawResponse, method: str, path: str) -> Batch:
-    batch: Batch = decode_union(response, KnownBatch, BATCH_TYPES, _unknown_batch, method, path)
-    return batch
+_BATCHES = TaggedUnion[Batch](KnownBatch, BATCH_TYPES, _unknown_batch)
+_BATCH_LIST = ListSpec[Batch]("Batches", "batches", _BATCHES)
 
 
 def _path(batch_id: str) -> str:
@@ -180,9 +174,9 @@ class Batches:
         :class:`TextRequest`, :class:`BinaryRequest` or :class:`MediaRequest`.
         Returns the created batch.
         """
-        request = send_request("send", to, body, type, fields)
+        request = send_request(to, body, type, fields, "send")
         response = await self._prepared("POST", "/batches", request)
-        return _batch(response, "POST", "/batches")
+        return decode_union(response, _BATCHES, "POST", "/batches")
 
     def list(
         self,
@@ -248,7 +242,7 @@ class Batches:
         ``per_recipient=True`` adds per-recipient details (body, parts, encoding)
         for up to ``number_of_recipients`` (1..1000, Sinch's default 100) recipients.
         """
-        request = send_request("dry_run", to, body, type, fields)
+        request = send_request(to, body, type, fields, "dry_run")
         params = dry_run_params(per_recipient, number_of_recipients)
         path = "/batches/dry_run"
         response = await self._client._request("POST", path, params=params, body=encode(request))
@@ -259,7 +253,7 @@ class Batches:
         """One batch by ID (``GET /batches/{batch_id}``)."""
         path = _path(batch_id)
         response = await self._client._request("GET", path)
-        return _batch(response, "GET", path)
+        return decode_union(response, _BATCHES, "GET", path)
 
     async def update(
         self,
@@ -289,7 +283,7 @@ class Batches:
             messages=0 if request.to_add is UNSET else len(request.to_add),
             request_obj=request,
         )
-        return _batch(response, "POST", path)
+        return decode_union(response, _BATCHES, "POST", path)
 
     @overload
     async def replace(self, batch_id: str, to: SendRequest, /) -> Batch: ...
@@ -319,9 +313,9 @@ class Batches:
         Takes the same fields as :meth:`send` (or one request struct).
         """
         path = _path(batch_id)
-        request = send_request("replace", to, body, type, fields)
+        request = send_request(to, body, type, fields, "replace")
         response = await self._prepared("PUT", path, request)
-        return _batch(response, "PUT", path)
+        return decode_union(response, _BATCHES, "PUT", path)
 
     async def cancel(self, batch_id: str) -> Batch:
         """Cancel a batch's messages that are not yet dispatched (``DELETE /batches/{id}``).
@@ -330,7 +324,7 @@ class Batches:
         """
         path = _path(batch_id)
         response = await self._client._request("DELETE", path)
-        return _batch(response, "DELETE", path)
+        return decode_union(response, _BATCHES, "DELETE", path)
 
     async def fan_out(
         self,
