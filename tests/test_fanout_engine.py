@@ -31,6 +31,7 @@ from sinch_async.conversation import (
     ChannelIdentity,
     TextMessage,
 )
+from sinch_async.errors import ResponseDecodeError
 from sinch_async.fanout import FanOutReport
 from sinch_async.fanout._engine import FanOutOptions
 from sinch_async.testing import Fault, SinchSimulator
@@ -158,6 +159,21 @@ async def test_runs_created_one_after_another_get_new_run_ids(sms: AsyncSmsClien
         for _ in range(50)
     }
     assert len(references) == 50
+
+
+async def test_a_resume_lookup_that_cannot_be_read_fails_only_its_chunk(
+    sinch_simulator: SinchSimulator, sms: AsyncSmsClient
+) -> None:
+    # The resume lookup is the reconciliation's lookup: an unreadable answer is a
+    # ResponseDecodeError (a SinchError), so the chunk fails and the run goes on.
+    sinch_simulator.faults.add("GET /batches", status=200, body=b"{not json", times=1)
+    report = await sms.batches.fan_out(
+        group(0), "Hi", chunk_size=10, concurrency=1, campaign_id="unreadable", resume=True
+    )
+    assert [c.status for c in report.chunks] == ["failed", "created", "created"]
+    assert isinstance(report.chunks[0].error, ResponseDecodeError)
+    assert report.failed_recipients() == group(0)[:10]
+    assert sorted(sinch_simulator.journal.recipients_sent()) == group(0)[10:]
 
 
 # --- two processes ----------------------------------------------------------------------------

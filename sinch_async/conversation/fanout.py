@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Literal, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import msgspec
 from msgspec import UnsetType
@@ -121,6 +121,7 @@ class ConversationFanOut(FanOutEngine[RecipientAndParams, ConversationFanOutRepo
     """
 
     max_chunk = MAX_RECIPIENTS
+    result_type = ConversationChunkResult
 
     def __init__(
         self,
@@ -193,16 +194,6 @@ class ConversationFanOut(FanOutEngine[RecipientAndParams, ConversationFanOutRepo
         sent = await self.client.send_request(self._request(reference, items))
         return sent.batch_id
 
-    def chunk_result(
-        self,
-        index: int,
-        reference: str,
-        items: list[RecipientAndParams],
-        status: Literal["created", "existing", "failed"],
-        batch_id: str | None = None,
-        error: BaseException | None = None,
-    ) -> ChunkResult:
-        labels = [recipient_label(item) for item in items]
-        return ConversationChunkResult(
-            index, reference, labels, status, batch_id, error, items=items
-        )
+    def kept(self, items: list[RecipientAndParams]) -> dict[str, Any]:
+        """The chunk's recipients as sent (kept for failed chunks, to send them again)."""
+        return {"items": items}

@@ -116,6 +116,8 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
     noun: ClassVar[str] = "recipients"
     """What the recipients are called in the error for a bad source."""
     max_chunk: ClassVar[int] = MAX_CHUNK
+    result_type: ClassVar[type[ChunkResult]] = ChunkResult
+    """The type of the chunk results (see :meth:`kept`)."""
 
     def __init__(
         self, source: Iterable[Any] | AsyncIterable[Any], options: FanOutOptions, report: ReportT
@@ -174,17 +176,10 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
     async def send_chunk(self, reference: str, items: list[ItemT]) -> str:
         """Send one chunk as one batch; its batch ID."""
 
-    @abstractmethod
-    def chunk_result(
-        self,
-        index: int,
-        reference: str,
-        items: list[ItemT],
-        status: Literal["created", "existing", "failed"],
-        batch_id: str | None = None,
-        error: BaseException | None = None,
-    ) -> ChunkResult:
-        """The result of chunk ``index``."""
+    def kept(self, items: list[ItemT]) -> dict[str, Any]:
+        """What a chunk's result keeps besides its recipients' labels (keyword arguments
+        of :attr:`result_type`); nothing by default."""
+        return {}
 
     # --- reading -------------------------------------------------------------------------
 
@@ -231,11 +226,24 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
             if self.resume:
                 existing = await self.find_chunk(reference)
                 if existing is not None:
-                    return self.chunk_result(index, reference, items, "existing", existing)
+                    return self._result(index, reference, items, "existing", existing)
             batch_id = await self.send_chunk(reference, items)
         except SinchError as exc:
-            return self.chunk_result(index, reference, items, "failed", None, exc)
-        return self.chunk_result(index, reference, items, "created", batch_id)
+            return self._result(index, reference, items, "failed", None, exc)
+        return self._result(index, reference, items, "created", batch_id)
+
+    def _result(
+        self,
+        index: int,
+        reference: str,
+        items: list[ItemT],
+        status: Literal["created", "existing", "failed"],
+        batch_id: str | None,
+        error: BaseException | None = None,
+    ) -> ChunkResult:
+        labels = [self.label(item) for item in items]
+        kept = self.kept(items)
+        return self.result_type(index, reference, labels, status, batch_id, error, **kept)
 
     def _progress(self) -> None:
         if self.on_progress is not None:

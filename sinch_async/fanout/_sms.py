@@ -13,14 +13,13 @@ import re
 from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sinch_async.encoding import count_parts
 from sinch_async.errors import SinchValidationError
 from sinch_async.fanout._engine import DedupeKey, FanOutEngine, FanOutOptions
 from sinch_async.fanout._numbers import normalize_e164
 from sinch_async.fanout._report import (
-    ChunkResult,
     FanOutReport,
     InvalidRecipient,
     MessageEstimate,
@@ -157,17 +156,9 @@ class SmsFanOut(FanOutEngine[_Item, FanOutReport]):
         )
         return batch.id
 
-    def chunk_result(
-        self,
-        index: int,
-        reference: str,
-        items: list[_Item],
-        status: Literal["created", "existing", "failed"],
-        batch_id: str | None = None,
-        error: BaseException | None = None,
-    ) -> ChunkResult:
-        numbers, parameters = self._batch_fields(items)
-        return ChunkResult(index, reference, numbers, status, batch_id, error, parameters)
+    def kept(self, items: list[_Item]) -> dict[str, Any]:
+        """The chunk's ``parameters`` (kept for failed chunks, to retry them)."""
+        return {"parameters": self._batch_fields(items)[1]}
 
     # --- the end -------------------------------------------------------------------------
 

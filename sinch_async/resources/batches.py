@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, overload
 import msgspec
 from msgspec import UNSET
 
-from sinch_async._base import DEFAULT, DefaultType
+from sinch_async._base import DEFAULT, DefaultType, decode_error
 from sinch_async._codec import TaggedUnion, encode
 from sinch_async._core import Reconcile
 from sinch_async._pagination import AsyncPaginator
@@ -139,7 +139,11 @@ class Batches:
         response = await self._client._request(
             "GET", "/batches", params=params, retry=retry, record=False
         )
-        for item in _BATCH_LIST.raw_items(response.body):
+        try:
+            items = _BATCH_LIST.raw_items(response.body)
+        except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)
+            raise decode_error(response, exc, "GET", "/batches") from None
+        for item in items:
             if item.get("client_reference") == client_reference:
                 return item
         return None
