@@ -7,7 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
-__all__ = ["RequestStruct", "ResponseStruct", "UnknownVariant", "build_unknown"]
+__all__ = ["RequestStruct", "ResponseStruct", "TaggedStruct", "UnknownVariant", "build_unknown"]
 
 
 class RequestStruct(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -38,6 +38,16 @@ class ResponseStruct(msgspec.Struct, kw_only=True, omit_defaults=True):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 setattr(self, name, value.replace(tzinfo=timezone.utc))
+
+
+class TaggedStruct(ResponseStruct, kw_only=True):
+    """The fields common to a family of models told apart by their JSON ``type`` tag."""
+
+    @property
+    def type(self) -> str | None:
+        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
+        tag = self.__struct_config__.tag
+        return tag if isinstance(tag, str) else None
 
 
 class UnknownVariant:

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, TypedDict
 import msgspec
 from msgspec import UNSET, UnsetType, field
 
-from sinch_async.models._base import RequestStruct, ResponseStruct, UnknownVariant
+from sinch_async.models._base import RequestStruct, ResponseStruct, TaggedStruct, UnknownVariant
 
 __all__ = [
     "BATCH_TYPES",
@@ -142,7 +142,7 @@ class DeliveryFeedbackRequest(RequestStruct, kw_only=True):
 # --- responses ----------------------------------------------------------------------------
 
 
-class _BatchFields(ResponseStruct, kw_only=True):
+class _BatchFields(TaggedStruct, kw_only=True):
     """Fields common to every batch type."""
 
     _timestamp_fields: ClassVar[tuple[str, ...]] = (
@@ -170,12 +170,6 @@ class _BatchFields(ResponseStruct, kw_only=True):
     max_number_of_message_parts: int | None = None
     from_ton: int | None = None
     from_npi: int | None = None
-
-    @property
-    def type(self) -> str | None:
-        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
-        tag = self.__struct_config__.tag
-        return tag if isinstance(tag, str) else None
 
 
 class TextBatch(_BatchFields, tag_field="type", tag="mt_text", kw_only=True):

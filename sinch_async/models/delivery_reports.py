@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import msgspec
 from msgspec import field
 
-from sinch_async.models._base import ResponseStruct, UnknownVariant
+from sinch_async.models._base import ResponseStruct, TaggedStruct, UnknownVariant
 
 __all__ = [
     "BATCH_REPORT_TYPES",
@@ -35,7 +35,7 @@ class DeliveryStatusCount(ResponseStruct, kw_only=True):
     """Only present in ``full`` reports (numbers usually without ``+``)."""
 
 
-class _BatchReportFields(ResponseStruct, kw_only=True):
+class _BatchReportFields(TaggedStruct, kw_only=True):
     batch_id: str
     statuses: list[DeliveryStatusCount] = field(default_factory=list)
     total_message_count: int | None = None
@@ -44,12 +44,6 @@ class _BatchReportFields(ResponseStruct, kw_only=True):
     def count(self, status: str) -> int:
         """Messages in ``status`` (e.g. ``"Delivered"`` or ``DeliveryStatus.DELIVERED``)."""
         return sum(s.count for s in self.statuses if s.status == status)
-
-    @property
-    def type(self) -> str | None:
-        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
-        tag = self.__struct_config__.tag
-        return tag if isinstance(tag, str) else None
 
 
 class BatchDeliveryReportSms(
@@ -76,7 +70,7 @@ KnownBatchDeliveryReport = BatchDeliveryReportSms | BatchDeliveryReportMms
 BATCH_REPORT_TYPES = frozenset({"delivery_report_sms", "delivery_report_mms"})
 
 
-class _RecipientReportFields(ResponseStruct, kw_only=True):
+class _RecipientReportFields(TaggedStruct, kw_only=True):
     _timestamp_fields: ClassVar[tuple[str, ...]] = ("at", "operator_status_at")
 
     batch_id: str
@@ -90,12 +84,6 @@ class _RecipientReportFields(ResponseStruct, kw_only=True):
     encoding: str | None = None
     number_of_message_parts: int | None = None
     operator: str | None = None
-
-    @property
-    def type(self) -> str | None:
-        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
-        tag = self.__struct_config__.tag
-        return tag if isinstance(tag, str) else None
 
 
 class RecipientDeliveryReportSms(

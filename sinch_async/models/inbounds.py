@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import msgspec
 from msgspec import field
 
-from sinch_async.models._base import ResponseStruct, UnknownVariant
+from sinch_async.models._base import ResponseStruct, TaggedStruct, UnknownVariant
 
 __all__ = [
     "INBOUND_TYPES",
@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-class _InboundFields(ResponseStruct, kw_only=True):
+class _InboundFields(TaggedStruct, kw_only=True):
     _timestamp_fields: ClassVar[tuple[str, ...]] = ("received_at", "sent_at")
 
     id: str
@@ -32,12 +32,6 @@ class _InboundFields(ResponseStruct, kw_only=True):
     sent_at: datetime | None = None
     operator_id: str | None = None
     client_reference: str | None = None
-
-    @property
-    def type(self) -> str | None:
-        """The JSON ``type`` tag (for example ``"mt_text"`` or ``"mo_text"``)."""
-        tag = self.__struct_config__.tag
-        return tag if isinstance(tag, str) else None
 
 
 class InboundText(_InboundFields, tag_field="type", tag="mo_text", kw_only=True):
