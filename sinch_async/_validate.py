@@ -29,6 +29,7 @@ from sinch_async.models.enums import DeliveryReportType
 __all__ = [
     "MAX_BODY_CHARS",
     "MAX_RECIPIENTS",
+    "PER_BATCH_HINT",
     "check_group_name",
     "check_recipients",
     "check_send_request",
@@ -42,6 +43,7 @@ MAX_CLIENT_REFERENCE_CHARS = 2048
 MAX_GROUP_NAME_CHARS = 20
 MAX_UPDATE_RECIPIENTS = 100
 MAX_BINARY_BYTES = 140
+PER_BATCH_HINT = " per batch; use sms.batches.fan_out() to send to more recipients"
 _DELIVERY_REPORTS = frozenset(item.value for item in DeliveryReportType)
 
 
@@ -201,10 +203,7 @@ def check_send_request(request: SendRequest, *, recipients_checked: bool = False
             "request", "must be a TextRequest, BinaryRequest or MediaRequest"
         )
     if not recipients_checked:
-        check_recipients(
-            request.to,
-            hint=" per batch; use sms.batches.fan_out() to send to more recipients",
-        )
+        check_recipients(request.to, hint=PER_BATCH_HINT)
     _check_common(request)
     if isinstance(request, TextRequest):
         if not isinstance(request.body, str):

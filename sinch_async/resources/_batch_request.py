@@ -17,6 +17,7 @@ from sinch_async._validate import (
     MAX_BODY_CHARS,
     MAX_RECIPIENTS,
     MAX_UPDATE_RECIPIENTS,
+    PER_BATCH_HINT,
     check_recipients,
     check_send_request,
     check_update_request,
@@ -41,7 +42,6 @@ __all__ = [
 ]
 
 _TIMESTAMPS = ("send_at", "expire_at")
-_PER_BATCH_HINT = " per batch; use sms.batches.fan_out() to send to more recipients"
 
 
 def _field_names(struct: type[msgspec.Struct]) -> dict[str, None]:
@@ -91,7 +91,7 @@ def send_request(
         _check_names(fields, method)
     if isinstance(to, msgspec.Struct):  # (one check: check_send_request names the three types)
         return _ready_request(cast("SendRequest", to), body, type, fields)
-    recipients = check_recipients(to, hint=_PER_BATCH_HINT)
+    recipients = check_recipients(to, hint=PER_BATCH_HINT)
     if body is None:
         raise SinchValidationError("body", "is required")
     if not fields and type == "mt_text" and isinstance(body, str) and len(body) <= MAX_BODY_CHARS:
