@@ -17,7 +17,7 @@ import time
 import warnings
 from collections.abc import Coroutine, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import aiohttp
 import msgspec
@@ -32,7 +32,14 @@ from sinch_async._transport import RawResponse, Transport, make_timeout
 from sinch_async._version import __version__
 from sinch_async.errors import ResponseDecodeError, SinchValidationError
 
-__all__ = ["DEFAULT", "BaseClient", "ClientOptions", "DefaultType", "decode_error"]
+__all__ = [
+    "DEFAULT",
+    "BaseClient",
+    "ClientOptions",
+    "ClientSettings",
+    "DefaultType",
+    "decode_error",
+]
 
 
 class DefaultType(enum.Enum):
@@ -44,6 +51,45 @@ class DefaultType(enum.Enum):
 DEFAULT = DefaultType.DEFAULT
 
 C = TypeVar("C", bound="BaseClient")
+
+
+class ClientSettings(TypedDict, total=False):
+    """The keyword settings every client takes (``AsyncSmsClient(..., timeout=10)``).
+
+    Each is optional; the default is in brackets.
+
+    * ``session``: an ``aiohttp.ClientSession`` to use (never closed by the client)
+      instead of the client's own (created lazily in the running loop).
+    * ``max_connections``: the connection pool of the client's own session (100).
+    * ``timeout``: seconds for a whole request, or an ``aiohttp.ClientTimeout``
+      (60 s in all, of which at most 10 s to connect).
+    * ``allow_insecure_http``: allow ``http://`` to non-loopback hosts (off).
+    * ``user_agent``: extra text appended to the ``User-Agent`` header.
+    * ``retry``: a :class:`RetryPolicy` (``RetryPolicy()``); ``None`` turns retries off.
+    * ``rate_limiter``: a :class:`RateLimiter` or any :class:`Limiter`, perhaps shared
+      with other clients, instead of the three limits below.
+    * ``requests_per_second``: request starts per second, evenly paced (the API's
+      default: off for SMS, 800 for the Conversation API; ``None``: no limit).
+    * ``messages_per_second``: a limit weighted by recipients per send (off).
+    * ``max_concurrency``: requests in flight (off; the pool bounds it anyway).
+    * ``on_request`` / ``on_response`` / ``on_retry``: hooks called with a
+      :class:`RequestEvent` / :class:`ResponseEvent` / :class:`RetryEvent` (sync or
+      async; an exception in a hook is logged, not raised).
+    """
+
+    session: aiohttp.ClientSession | None
+    max_connections: int
+    timeout: float | aiohttp.ClientTimeout | None
+    allow_insecure_http: bool
+    user_agent: str | None
+    retry: RetryPolicy | None
+    rate_limiter: Limiter | None
+    requests_per_second: float | None
+    messages_per_second: float | None
+    max_concurrency: int | None
+    on_request: HookFn | None
+    on_response: HookFn | None
+    on_retry: HookFn | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,59 +119,47 @@ class ClientOptions:
     @classmethod
     def build(
         cls,
+        settings: ClientSettings,
         *,
         region: str,
         account_id: str,
         base_url: str,
         auth_url: str | None,
-        allow_insecure_http: bool,
-        max_connections: int,
-        timeout: float | aiohttp.ClientTimeout | None,
-        user_agent: str | None,
-        retry: RetryPolicy | DefaultType | None,
-        rate_limiter: Limiter | None,
-        requests_per_second: float | DefaultType | None,
-        messages_per_second: float | None,
-        max_concurrency: int | None,
         default_requests_per_second: float | None,
         auto_reference: bool,
-        on_request: HookFn | None,
-        on_response: HookFn | None,
-        on_retry: HookFn | None,
     ) -> ClientOptions:
-        """Check the settings shared by every client (raises :class:`SinchValidationError`)."""
+        """Check ``settings`` and the API's own values (raises :class:`SinchValidationError`)."""
+        unknown = sorted(settings.keys() - ClientSettings.__optional_keys__)
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+        max_connections = settings.get("max_connections", 100)
         if max_connections < 1:
             raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
         try:
-            client_timeout = make_timeout(timeout)
+            timeout = make_timeout(settings.get("timeout"))
         except (TypeError, ValueError) as exc:
             raise SinchValidationError("timeout", str(exc), limit="> 0 seconds") from None
+        insecure = settings.get("allow_insecure_http", False)
         agent = f"sinch-async/{__version__} aiohttp/{aiohttp.__version__}"
+        extra_agent = settings.get("user_agent")
+        retry = settings.get("retry", DEFAULT)
         return cls(
             region=region,
             account_id=account_id,
-            base_url=_config.check_url(
-                base_url, field="base_url", allow_insecure_http=allow_insecure_http
-            ),
+            base_url=_config.check_url(base_url, field="base_url", allow_insecure_http=insecure),
             auth_url=None
             if auth_url is None
-            else _config.check_url(
-                auth_url, field="auth_url", allow_insecure_http=allow_insecure_http
-            ),
+            else _config.check_url(auth_url, field="auth_url", allow_insecure_http=insecure),
             max_connections=max_connections,
-            timeout=client_timeout,
-            user_agent=f"{agent} {user_agent}" if user_agent else agent,
+            timeout=timeout,
+            user_agent=f"{agent} {extra_agent}" if extra_agent else agent,
             retry=RetryPolicy() if isinstance(retry, DefaultType) else retry,
-            rate_limiter=_limiter(
-                rate_limiter,
-                default_requests_per_second
-                if isinstance(requests_per_second, DefaultType)
-                else requests_per_second,
-                messages_per_second,
-                max_concurrency,
-                requests_given=not isinstance(requests_per_second, DefaultType),
+            rate_limiter=_limiter(settings, default_requests_per_second),
+            hooks=Hooks(
+                on_request=settings.get("on_request"),
+                on_response=settings.get("on_response"),
+                on_retry=settings.get("on_retry"),
             ),
-            hooks=Hooks(on_request=on_request, on_response=on_response, on_retry=on_retry),
             auto_reference=auto_reference,
         )
 
@@ -136,23 +170,11 @@ class ClientOptions:
         return OAuth2TokenProvider(key_id, key_secret, self.auth_url, retry=retry)
 
 
-def _limiter(
-    rate_limiter: Limiter | None,
-    requests_per_second: float | None,
-    messages_per_second: float | None,
-    max_concurrency: int | None,
-    *,
-    requests_given: bool,
-) -> Limiter:
-    given = [
-        name
-        for name, value in (
-            ("requests_per_second", requests_per_second if requests_given else None),
-            ("messages_per_second", messages_per_second),
-            ("max_concurrency", max_concurrency),
-        )
-        if value is not None
-    ]
+def _limiter(settings: ClientSettings, default_requests_per_second: float | None) -> Limiter:
+    """The limiter given, or a :class:`RateLimiter` from the limits given (not both)."""
+    limits = ("requests_per_second", "messages_per_second", "max_concurrency")
+    given = [name for name in limits if settings.get(name) is not None]
+    rate_limiter = settings.get("rate_limiter")
     if rate_limiter is not None:
         if given:
             raise SinchValidationError(
@@ -161,9 +183,9 @@ def _limiter(
         return rate_limiter
     try:
         return RateLimiter(
-            requests_per_second=requests_per_second,
-            messages_per_second=messages_per_second,
-            max_concurrency=max_concurrency,
+            requests_per_second=settings.get("requests_per_second", default_requests_per_second),
+            messages_per_second=settings.get("messages_per_second"),
+            max_concurrency=settings.get("max_concurrency"),
         )
     except ValueError as exc:
         raise SinchValidationError(given[0] if given else "rate_limiter", str(exc)) from None
@@ -252,8 +274,17 @@ class BaseClient:
         """The settings this client was built from (frozen)."""
         return self._options
 
+    def _with(self: C, retry: RetryPolicy | DefaultType | None, auto_reference: bool | None) -> C:
+        """The ``with_options`` view: the options given replaced, the rest shared."""
+        changes: dict[str, Any] = {}
+        if not isinstance(retry, DefaultType):
+            changes["retry"] = retry
+        if auto_reference is not None:
+            changes["auto_reference"] = auto_reference
+        return self._view(**changes)
+
     def _view(self: C, **changes: Any) -> C:
-        """A client bound to the same core with some options replaced (``with_options``)."""
+        """A client bound to the same core with some options replaced."""
         view = object.__new__(type(self))
         view._is_view = True
         view._transport = self._transport

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 
 from sinch_async import _config
 from sinch_async._auth import StaticTokenAuth
-from sinch_async._base import DEFAULT, BaseClient, ClientOptions, DefaultType, decode_error
+from sinch_async._base import (
+    DEFAULT,
+    BaseClient,
+    ClientOptions,
+    ClientSettings,
+    DefaultType,
+    decode_error,
+)
 from sinch_async._codec import decode_with_fallback, decoder_for
-from sinch_async._core import HookFn
-from sinch_async._ratelimit import Limiter
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import JSON, RawResponse
 from sinch_async.errors import SinchValidationError
@@ -23,6 +28,12 @@ from sinch_async.resources.batches import Batches
 from sinch_async.resources.delivery_reports import DeliveryReports
 from sinch_async.resources.groups import Groups
 from sinch_async.resources.inbounds import Inbounds
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
 __all__ = ["AsyncSmsClient"]
 
@@ -54,24 +65,14 @@ class AsyncSmsClient(BaseClient):
         region: ``us`` (default), ``eu``, ``au``, ``br`` or ``ca`` (OAuth2: ``us``/``eu``).
         base_url: Override the API host (a local simulator, a test server, a proxy).
         auth_url: Override the OAuth2 token endpoint.
-        session: An ``aiohttp.ClientSession`` to use instead of creating one.
-        max_connections: Size of the connection pool of the client's own session (100).
-        timeout: Seconds for a whole request, or an ``aiohttp.ClientTimeout``
-            (default: 60 s total, of which at most 10 s to connect).
-        allow_insecure_http: Allow ``http://`` to non-loopback hosts (off).
-        user_agent: Extra text appended to the ``User-Agent`` header.
-        retry: A :class:`RetryPolicy` (default ``RetryPolicy()``: 5 attempts, full-jitter
-            backoff, 120 s deadline); ``None`` turns retries off.
-        rate_limiter: A :class:`RateLimiter` (or any :class:`Limiter`) to use, and
-            possibly share with other clients, instead of the three limits below.
-        requests_per_second: Limit on requests started per second (off).
-        messages_per_second: Limit weighted by recipients per send (off).
-        max_concurrency: Bound on requests in flight (off; the pool bounds it anyway).
         auto_client_reference: Give every send without a ``client_reference`` a
             unique one, so that ambiguous failures can be reconciled (off).
-        on_request / on_response / on_retry: Hooks called with a
-            :class:`RequestEvent` / :class:`ResponseEvent` / :class:`RetryEvent`
-            (sync or async; exceptions in hooks are logged, not raised).
+        **settings: The :class:`ClientSettings` every client takes: ``session``,
+            ``max_connections`` (100), ``timeout`` (60 s, 10 s to connect),
+            ``allow_insecure_http``, ``user_agent``, ``retry`` (``RetryPolicy()``; ``None``
+            for none), ``rate_limiter`` (any :class:`Limiter`) or ``requests_per_second`` /
+            ``messages_per_second`` / ``max_concurrency`` (all off), and the hooks
+            ``on_request`` / ``on_response`` / ``on_retry``.
     """
 
     batches: Batches
@@ -94,20 +95,8 @@ class AsyncSmsClient(BaseClient):
         region: str | None = None,
         base_url: str | None = None,
         auth_url: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        max_connections: int = 100,
-        timeout: float | aiohttp.ClientTimeout | None = None,
-        allow_insecure_http: bool = False,
-        user_agent: str | None = None,
-        retry: RetryPolicy | DefaultType | None = DEFAULT,
-        rate_limiter: Limiter | None = None,
-        requests_per_second: float | None = None,
-        messages_per_second: float | None = None,
-        max_concurrency: int | None = None,
         auto_client_reference: bool = False,
-        on_request: HookFn | None = None,
-        on_response: HookFn | None = None,
-        on_retry: HookFn | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> None:
         plan_given = [
             n
@@ -151,25 +140,15 @@ class AsyncSmsClient(BaseClient):
         account_id: str = project_id if oauth_given else service_plan_id  # type: ignore[assignment]
         default_base = _config.default_base_url(region, oauth=bool(oauth_given))  # checks region
         options = ClientOptions.build(
+            settings,
             region=region,
             account_id=account_id,
             base_url=base_url or default_base,
             auth_url=(auth_url or _config.DEFAULT_AUTH_URL) if oauth_given else None,
-            allow_insecure_http=allow_insecure_http,
-            max_connections=max_connections,
-            timeout=timeout,
-            user_agent=user_agent,
-            retry=retry,
-            rate_limiter=rate_limiter,
-            requests_per_second=requests_per_second,
-            messages_per_second=messages_per_second,
-            max_concurrency=max_concurrency,
             default_requests_per_second=None,
             auto_reference=auto_client_reference,
-            on_request=on_request,
-            on_response=on_response,
-            on_retry=on_retry,
         )
+        session = settings.get("session")
         prefix = options.base_url.removesuffix("/xms/v1")
         prefix = f"{prefix}/xms/v1/{quote(account_id, safe='')}"
         if oauth_given:
@@ -248,12 +227,7 @@ class AsyncSmsClient(BaseClient):
         attempt only. The view shares the session, credentials and rate limiter;
         closing either closes both.
         """
-        changes: dict[str, Any] = {}
-        if not isinstance(retry, DefaultType):
-            changes["retry"] = retry
-        if auto_client_reference is not None:
-            changes["auto_reference"] = auto_client_reference
-        return self._view(**changes)
+        return self._with(retry, auto_client_reference)
 
     def _decode_union(
         self,

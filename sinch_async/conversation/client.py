@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-import aiohttp
 import msgspec
 from msgspec import UNSET
 
 from sinch_async import _config
 from sinch_async._auth import OAuth2TokenProvider
-from sinch_async._base import DEFAULT, BaseClient, ClientOptions, DefaultType
+from sinch_async._base import DEFAULT, BaseClient, ClientOptions, ClientSettings, DefaultType
 from sinch_async._codec import encode, json_decode
-from sinch_async._core import HookFn, Reconcile
-from sinch_async._ratelimit import Limiter
+from sinch_async._core import Reconcile
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse
 from sinch_async.conversation._validate import (
@@ -50,6 +49,12 @@ from sinch_async.conversation.models import (
 from sinch_async.errors import ResponseDecodeError, SinchValidationError
 from sinch_async.fanout import ChunkResult, FanOutProgress
 from sinch_async.fanout._engine import FanOutOptions
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 
 __all__ = [
     "CAMPAIGN_METADATA_KEY",
@@ -94,21 +99,11 @@ class AsyncConversationBatchClient(BaseClient):
         auth_url: Override the OAuth2 token endpoint.
         token_provider: An :class:`OAuth2TokenProvider` to share with other clients of
             the same project (then ``key_id`` / ``key_secret`` may be omitted).
-        session: An ``aiohttp.ClientSession`` to use instead of creating one.
-        max_connections: Size of the connection pool of the client's own session (100).
-        timeout: Seconds for a whole request, or an ``aiohttp.ClientTimeout`` (60 s total).
-        allow_insecure_http: Allow ``http://`` to non-loopback hosts (off).
-        user_agent: Extra text appended to the ``User-Agent`` header.
-        retry: A :class:`RetryPolicy` (default ``RetryPolicy()``); ``None`` turns retries off.
-        rate_limiter: A :class:`RateLimiter` (or any :class:`Limiter`) to use and share
-            instead of the limits below.
-        requests_per_second: Requests started per second (800, Sinch's per-project
-            limit; ``None`` for no limit).
-        messages_per_second: A limit weighted by recipients per send (off).
-        max_concurrency: Bound on requests in flight (off).
         auto_correlation_id: Give every send without a ``correlation_id`` a unique
             one, so that ambiguous failures are reconciled instead of raised (off).
-        on_request / on_response / on_retry: Hooks, as for ``AsyncSmsClient``.
+        **settings: The :class:`ClientSettings` every client takes, as for
+            ``AsyncSmsClient``; here ``requests_per_second`` defaults to 800, Sinch's
+            per-project limit (``None`` for no limit).
     """
 
     def __init__(
@@ -121,20 +116,8 @@ class AsyncConversationBatchClient(BaseClient):
         auth_url: str | None = None,
         *,
         token_provider: OAuth2TokenProvider | None = None,
-        session: aiohttp.ClientSession | None = None,
-        max_connections: int = 100,
-        timeout: float | aiohttp.ClientTimeout | None = None,
-        allow_insecure_http: bool = False,
-        user_agent: str | None = None,
-        retry: RetryPolicy | DefaultType | None = DEFAULT,
-        rate_limiter: Limiter | None = None,
-        requests_per_second: float | DefaultType | None = DEFAULT,
-        messages_per_second: float | None = None,
-        max_concurrency: int | None = None,
         auto_correlation_id: bool = False,
-        on_request: HookFn | None = None,
-        on_response: HookFn | None = None,
-        on_retry: HookFn | None = None,
+        **settings: Unpack[ClientSettings],
     ) -> None:
         if not _present(project_id):
             raise SinchValidationError("project_id", "must be a non-empty string")
@@ -156,30 +139,20 @@ class AsyncConversationBatchClient(BaseClient):
                 limit=" | ".join(CONVERSATION_REGIONS),
             )
         options = ClientOptions.build(
+            settings,
             region=region,
             account_id=project_id,
             base_url=base_url or f"https://{region}.conversationbatch.api.sinch.com",
             auth_url=None if token_provider is not None else auth_url or _config.DEFAULT_AUTH_URL,
-            allow_insecure_http=allow_insecure_http,
-            max_connections=max_connections,
-            timeout=timeout,
-            user_agent=user_agent,
-            retry=retry,
-            rate_limiter=rate_limiter,
-            requests_per_second=requests_per_second,
-            messages_per_second=messages_per_second,
-            max_concurrency=max_concurrency,
             default_requests_per_second=DEFAULT_REQUESTS_PER_SECOND,
             auto_reference=auto_correlation_id,
-            on_request=on_request,
-            on_response=on_response,
-            on_retry=on_retry,
         )
         if token_provider is not None:
             options = replace(options, auth_url=token_provider.auth_url)
         else:
             token_provider = options.token_provider(key_id or "", key_secret or "")
         prefix = f"{options.base_url}/v1/projects/{quote(project_id, safe='')}"
+        session = settings.get("session")
         self._open(options, auth=token_provider, prefix=prefix, oauth=True, session=session)
 
     def _bind(self, options: ClientOptions) -> None:
@@ -232,12 +205,7 @@ class AsyncConversationBatchClient(BaseClient):
 
         The view shares the session, token and rate limiter; closing either closes both.
         """
-        changes: dict[str, Any] = {}
-        if not isinstance(retry, DefaultType):
-            changes["retry"] = retry
-        if auto_correlation_id is not None:
-            changes["auto_reference"] = auto_correlation_id
-        return self._view(**changes)
+        return self._with(retry, auto_correlation_id)
 
     # --- requests ----------------------------------------------------------------------------
 
