@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 import time
 import warnings
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypedDict, TypeVar
 
@@ -268,6 +269,35 @@ class BaseClient:
         self.base_url = options.base_url
         self.auth_url = options.auth_url
         self.auth = self._core.auth
+
+    def _account_field(self) -> str:
+        """How ``__repr__`` names ``options.account_id``."""
+        return "project_id"
+
+    def __repr__(self) -> str:
+        options = getattr(self, "_options", None)
+        if options is None:
+            return f"{type(self).__name__}(<not built>)"
+        return (
+            f"{type(self).__name__}({self._account_field()}={options.account_id!r}, "
+            f"region={options.region!r}, base_url={options.base_url!r})"
+        )
+
+    @staticmethod
+    def _env_arguments(
+        names: Mapping[str, tuple[str, ...]], environ: Mapping[str, str] | None
+    ) -> dict[str, Any]:
+        """Constructor arguments from the environment: for each argument, the first of
+        its variables that is set and not blank (``from_env``)."""
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, Any] = {}
+        for arg, variables in names.items():
+            for var in variables:
+                value = env.get(var, "").strip()
+                if value:
+                    kwargs[arg] = value
+                    break
+        return kwargs
 
     @property
     def options(self) -> ClientOptions:

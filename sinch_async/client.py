@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -188,30 +187,19 @@ class AsyncSmsClient(BaseClient):
         ``SINCH_KEY_ID``, ``SINCH_KEY_SECRET``, ``SINCH_REGION`` and
         ``SINCH_BASE_URL``; keyword arguments override them and pass other options.
         """
-        env = os.environ if environ is None else environ
         names = {
-            "service_plan_id": "SINCH_SERVICE_PLAN_ID",
-            "api_token": "SINCH_API_TOKEN",
-            "project_id": "SINCH_PROJECT_ID",
-            "key_id": "SINCH_KEY_ID",
-            "key_secret": "SINCH_KEY_SECRET",
-            "region": "SINCH_REGION",
-            "base_url": "SINCH_BASE_URL",
+            "service_plan_id": ("SINCH_SERVICE_PLAN_ID",),
+            "api_token": ("SINCH_API_TOKEN",),
+            "project_id": ("SINCH_PROJECT_ID",),
+            "key_id": ("SINCH_KEY_ID",),
+            "key_secret": ("SINCH_KEY_SECRET",),
+            "region": ("SINCH_REGION",),
+            "base_url": ("SINCH_BASE_URL",),
         }
-        kwargs: dict[str, Any] = {}
-        for arg, var in names.items():
-            value = env.get(var, "").strip()
-            if value:
-                kwargs[arg] = value
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        return cls(**{**cls._env_arguments(names, environ), **overrides})
 
-    def __repr__(self) -> str:
-        kind = "project_id" if getattr(self, "auth_url", None) else "service_plan_id"
-        return (
-            f"AsyncSmsClient({kind}={getattr(self, 'account_id', '?')!r}, "
-            f"region={getattr(self, 'region', '?')!r}, base_url={getattr(self, 'base_url', '?')!r})"
-        )
+    def _account_field(self) -> str:
+        return "project_id" if self.auth_url else "service_plan_id"
 
     # --- the core request path -----------------------------------------------------------
 

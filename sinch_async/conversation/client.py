@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -170,7 +169,6 @@ class AsyncConversationBatchClient(BaseClient):
         from ``SINCH_CONVERSATION_REGION`` (else ``SINCH_REGION``) and the host from
         ``SINCH_CONVERSATION_BATCH_URL``; keyword arguments override them.
         """
-        env = os.environ if environ is None else environ
         names = {
             "project_id": ("SINCH_PROJECT_ID",),
             "key_id": ("SINCH_KEY_ID",),
@@ -178,22 +176,8 @@ class AsyncConversationBatchClient(BaseClient):
             "region": ("SINCH_CONVERSATION_REGION", "SINCH_REGION"),
             "base_url": ("SINCH_CONVERSATION_BATCH_URL",),
         }
-        kwargs: dict[str, Any] = {}
-        for arg, variables in names.items():
-            for var in variables:
-                value = env.get(var, "").strip()
-                if value:
-                    kwargs[arg] = value
-                    break
-        kwargs.update(overrides)
-        kwargs.setdefault("project_id", "")
+        kwargs = {"project_id": "", **cls._env_arguments(names, environ), **overrides}
         return cls(**kwargs)
-
-    def __repr__(self) -> str:
-        return (
-            f"AsyncConversationBatchClient(project_id={getattr(self, 'project_id', '?')!r}, "
-            f"region={getattr(self, 'region', '?')!r}, base_url={getattr(self, 'base_url', '?')!r})"
-        )
 
     def with_options(
         self,
