@@ -14,7 +14,6 @@ import msgspec
 
 __all__ = [
     "TaggedUnion",
-    "decode_with_fallback",
     "decoder_for",
     "encode",
     "format_timestamp",
@@ -80,16 +79,6 @@ class TaggedUnion(Generic[T]):
             if isinstance(raw, dict) and raw.get("type") not in self.known_tags:
                 return self.fallback(raw)
             raise
-
-
-def decode_with_fallback(
-    data: bytes | msgspec.Raw,
-    tp: Any,
-    known_tags: frozenset[str],
-    fallback: Callable[[dict[str, Any]], T],
-) -> T:
-    """:meth:`TaggedUnion.decode`, for a caller without a module-level union at hand."""
-    return TaggedUnion(tp, known_tags, fallback).decode(data)
 
 
 def format_timestamp(value: datetime) -> str:

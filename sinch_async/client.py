@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import msgspec
 
 from sinch_async import _config
 from sinch_async._auth import StaticTokenAuth
@@ -17,11 +15,9 @@ from sinch_async._base import (
     ClientOptions,
     ClientSettings,
     DefaultType,
-    decode_error,
 )
-from sinch_async._codec import decode_with_fallback, decoder_for
 from sinch_async._retry import RetryPolicy
-from sinch_async._transport import JSON, RawResponse
+from sinch_async._transport import JSON
 from sinch_async.errors import SinchValidationError
 from sinch_async.resources.batches import Batches
 from sinch_async.resources.delivery_reports import DeliveryReports
@@ -216,23 +212,3 @@ class AsyncSmsClient(BaseClient):
         closing either closes both.
         """
         return self._with(retry, auto_client_reference)
-
-    def _decode_union(
-        self,
-        response: RawResponse,
-        tp: Any,
-        known: frozenset[str],
-        fallback: Callable[[dict[str, Any]], Any],
-        method: str,
-        path: str,
-    ) -> Any:
-        try:
-            return decoder_for(tp).decode(response.body)  # the common case: a known type
-        except msgspec.ValidationError:
-            pass  # perhaps a type that is newer than this client: see below
-        except msgspec.DecodeError as exc:
-            raise decode_error(response, exc, method, path) from None
-        try:
-            return decode_with_fallback(response.body, tp, known, fallback)
-        except msgspec.DecodeError as exc:
-            raise decode_error(response, exc, method, path) from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -120,7 +120,8 @@ def decode_union(response: RawResponse, union: TaggedUnion[T], method: str, path
 
 
 class ListSpec(Generic[T]):
-    """How one list endpoint's pages look: the items key and the item type.
+    """How one list endpoint's pages look: the items key and the item type (a model,
+    or a :class:`TaggedUnion` for a family with a fallback).
 
     The page is decoded in one pass with a typed decoder; only when that fails
     (an item of a type this library does not know) and the items are a
@@ -128,17 +129,7 @@ class ListSpec(Generic[T]):
     ``Unknown*`` model as the fallback.
     """
 
-    def __init__(
-        self,
-        name: str,
-        items_key: str,
-        item_type: Any,
-        *,
-        known_tags: frozenset[str] | None = None,
-        fallback: Callable[[dict[str, Any]], Any] | None = None,
-    ) -> None:
-        if known_tags is not None and fallback is not None:  # (the same as passing a union)
-            item_type = TaggedUnion(item_type, known_tags, fallback)
+    def __init__(self, name: str, items_key: str, item_type: Any) -> None:
         self.union = item_type if isinstance(item_type, TaggedUnion) else None
         if self.union is not None:
             item_type = self.union.tp

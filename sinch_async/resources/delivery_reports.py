@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sinch_async._codec import TaggedUnion
 from sinch_async._pagination import AsyncPaginator
 from sinch_async.errors import SinchValidationError
 from sinch_async.models._base import build_unknown
@@ -19,7 +20,7 @@ from sinch_async.models.delivery_reports import (
     UnknownBatchDeliveryReport,
     UnknownRecipientDeliveryReport,
 )
-from sinch_async.resources._common import ListSpec, csv, require_id, seg, timestamp_param
+from sinch_async.resources._common import ListSpec, csv, decode_union, list_query, require_id, seg
 
 if TYPE_CHECKING:
     from sinch_async.client import AsyncSmsClient
@@ -37,12 +38,14 @@ def _unknown_recipient_report(raw: dict[str, Any]) -> UnknownRecipientDeliveryRe
     )
 
 
+_BATCH_REPORTS = TaggedUnion[BatchDeliveryReport](
+    KnownBatchDeliveryReport, BATCH_REPORT_TYPES, _unknown_batch_report
+)
+_RECIPIENT_REPORTS = TaggedUnion[RecipientDeliveryReport](
+    KnownRecipientDeliveryReport, RECIPIENT_REPORT_TYPES, _unknown_recipient_report
+)
 _REPORT_LIST = ListSpec[RecipientDeliveryReport](
-    "DeliveryReports",
-    "delivery_reports",
-    KnownRecipientDeliveryReport,
-    known_tags=RECIPIENT_REPORT_TYPES,
-    fallback=_unknown_recipient_report,
+    "DeliveryReports", "delivery_reports", _RECIPIENT_REPORTS
 )
 
 
@@ -89,30 +92,14 @@ class DeliveryReports:
         if code is not None:
             params.append(("code", _codes(code)))
         response = await self._client._request("GET", path, params=params)
-        result: BatchDeliveryReport = self._client._decode_union(
-            response,
-            KnownBatchDeliveryReport,
-            BATCH_REPORT_TYPES,
-            _unknown_batch_report,
-            "GET",
-            path,
-        )
-        return result
+        return decode_union(response, _BATCH_REPORTS, "GET", path)
 
     async def get_for_recipient(self, batch_id: str, recipient: str) -> RecipientDeliveryReport:
         """One recipient's report (``GET /batches/{id}/delivery_report/{msisdn}``)."""
         number = require_id(recipient, "recipient")
         path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}/delivery_report/{seg(number)}"
         response = await self._client._request("GET", path)
-        result: RecipientDeliveryReport = self._client._decode_union(
-            response,
-            KnownRecipientDeliveryReport,
-            RECIPIENT_REPORT_TYPES,
-            _unknown_recipient_report,
-            "GET",
-            path,
-        )
-        return result
+        return decode_union(response, _RECIPIENT_REPORTS, "GET", path)
 
     def list(
         self,
@@ -130,17 +117,12 @@ class DeliveryReports:
         Sinch's default window is the last 24 hours; ``start_date`` / ``end_date``
         change it. ``status`` / ``code`` filter (one value or a list).
         """
-        params: list[tuple[str, str]] = []
-        if start_date is not None:
-            params.append(("start_date", timestamp_param(start_date, "start_date")))
-        if end_date is not None:
-            params.append(("end_date", timestamp_param(end_date, "end_date")))
-        if status is not None:
-            params.append(("status", csv(status, "status")))
-        if code is not None:
-            params.append(("code", _codes(code)))
-        if client_reference is not None:
-            params.append(("client_reference", client_reference))
+        params = list_query(
+            {"status": status, "code": None if code is None else _codes(code)},
+            start_date=start_date,
+            end_date=end_date,
+            client_reference=client_reference,
+        )
         return _REPORT_LIST.paginator(
             self._client, "/delivery_reports", params, page_size=page_size, limit=limit
         )

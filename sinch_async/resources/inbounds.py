@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sinch_async._codec import TaggedUnion
 from sinch_async._pagination import AsyncPaginator
 from sinch_async.models._base import build_unknown
 from sinch_async.models.inbounds import INBOUND_TYPES, Inbound, KnownInbound, UnknownInbound
-from sinch_async.resources._common import ListSpec, csv, require_id, seg, timestamp_param
+from sinch_async.resources._common import ListSpec, decode_union, list_query, require_id, seg
 
 if TYPE_CHECKING:
     from sinch_async.client import AsyncSmsClient
@@ -21,9 +22,8 @@ def _unknown_inbound(raw: dict[str, Any]) -> UnknownInbound:
     return build_unknown(UnknownInbound, raw, id="")
 
 
-_INBOUND_LIST = ListSpec[Inbound](
-    "Inbounds", "inbounds", KnownInbound, known_tags=INBOUND_TYPES, fallback=_unknown_inbound
-)
+_INBOUNDS = TaggedUnion[Inbound](KnownInbound, INBOUND_TYPES, _unknown_inbound)
+_INBOUND_LIST = ListSpec[Inbound]("Inbounds", "inbounds", _INBOUNDS)
 
 
 class Inbounds:
@@ -47,15 +47,12 @@ class Inbounds:
         ``to`` filters by your receiving number(s); Sinch's default window is the
         last 24 hours (``start_date`` / ``end_date`` change it).
         """
-        params: list[tuple[str, str]] = []
-        if to is not None:
-            params.append(("to", csv(to, "to")))
-        if start_date is not None:
-            params.append(("start_date", timestamp_param(start_date, "start_date")))
-        if end_date is not None:
-            params.append(("end_date", timestamp_param(end_date, "end_date")))
-        if client_reference is not None:
-            params.append(("client_reference", client_reference))
+        params = list_query(
+            {"to": to},
+            start_date=start_date,
+            end_date=end_date,
+            client_reference=client_reference,
+        )
         return _INBOUND_LIST.paginator(
             self._client, "/inbounds", params, page_size=page_size, limit=limit
         )
@@ -64,7 +61,4 @@ class Inbounds:
         """One inbound message (``GET /inbounds/{inbound_id}``)."""
         path = f"/inbounds/{seg(require_id(inbound_id, 'inbound_id'))}"
         response = await self._client._request("GET", path)
-        result: Inbound = self._client._decode_union(
-            response, KnownInbound, INBOUND_TYPES, _unknown_inbound, "GET", path
-        )
-        return result
+        return decode_union(response, _INBOUNDS, "GET", path)

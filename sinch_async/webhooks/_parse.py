@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from sinch_async._codec import decode_with_fallback
+from sinch_async._codec import TaggedUnion
 from sinch_async.models._base import ResponseStruct, UnknownVariant, build_unknown
 from sinch_async.models.delivery_reports import (
     BATCH_REPORT_TYPES,
@@ -85,6 +85,9 @@ def _fallback(raw: dict[str, Any]) -> WebhookEvent:
     return build_unknown(UnknownCallback, raw)
 
 
+_EVENTS = TaggedUnion[WebhookEvent](_KnownEvent, CALLBACK_TYPES, _fallback)
+
+
 def parse_callback(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     """Decode the raw body of a Sinch SMS callback into a typed struct.
 
@@ -95,7 +98,7 @@ def parse_callback(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     """
     data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     try:
-        event: WebhookEvent = decode_with_fallback(data, _KnownEvent, CALLBACK_TYPES, _fallback)
+        event = _EVENTS.decode(data)
     except msgspec.ValidationError as exc:  # a subclass of DecodeError: catch it first
         raise InvalidCallbackError(f"callback body does not match its type: {exc}") from None
     except msgspec.DecodeError as exc:
