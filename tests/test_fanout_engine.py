@@ -33,7 +33,6 @@ from sinch_async.conversation import (
 )
 from sinch_async.errors import ResponseDecodeError
 from sinch_async.fanout import FanOutReport
-from sinch_async.fanout._engine import FanOutOptions
 from sinch_async.testing import Fault, SinchSimulator
 
 FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05, reconcile_delay=0.01)
@@ -155,7 +154,7 @@ async def test_runs_created_one_after_another_get_new_run_ids(sms: AsyncSmsClien
     # A run dropped at once frees its memory, and the next run is often allocated at the
     # same address: an id(self)-based name would repeat here.
     references = {
-        sms.batches._fan_out(group(0), "Hi", None, FanOutOptions(), {}).reference(0)
+        sms.batches._fan_out(group(0), "Hi", None, {}).reference(0)
         for _ in range(50)
     }
     assert len(references) == 50

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import quote
 
 import msgspec
-from msgspec import UNSET
 
 from sinch_async import _config
 from sinch_async._auth import OAuth2TokenProvider
@@ -20,17 +18,18 @@ from sinch_async._codec import encode, json_decode
 from sinch_async._core import Reconcile
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse
+from sinch_async.conversation._request import (
+    BatchFields,
+    ConversationFanOutArgs,
+    SendFields,
+    build_send_request,
+)
 from sinch_async.conversation._validate import (
     CAMPAIGN_METADATA_KEY,
     CORRELATION_METADATA_KEY,
     RecipientLike,
     check_batch_ids,
     check_metadata,
-    check_send_after,
-    check_ttl,
-    message_body,
-    to_recipients,
-    unset_if_none,
 )
 from sinch_async.conversation.fanout import (
     ConversationFanOut,
@@ -46,7 +45,7 @@ from sinch_async.conversation.models import (
     SendBatchRequest,
 )
 from sinch_async.errors import ResponseDecodeError, SinchValidationError
-from sinch_async.fanout import ChunkResult, FanOutProgress
+from sinch_async.fanout import ChunkResult
 from sinch_async.fanout._engine import FanOutOptions
 
 if TYPE_CHECKING:
@@ -66,7 +65,6 @@ __all__ = [
 CONVERSATION_REGIONS: Final = ("us", "eu", "br")
 DEFAULT_REQUESTS_PER_SECOND: Final = 800.0
 """Sinch's documented Conversation API limit: 800 requests per second per project."""
-_MAX_CORRELATION_CHARS = 256
 
 
 def _present(value: object) -> bool:
@@ -198,95 +196,17 @@ class AsyncConversationBatchClient(BaseClient):
         app_id: str,
         message: Message | Mapping[str, Any],
         recipient_and_params: Sequence[RecipientLike],
-        *,
-        processing_strategy: str | None = None,
-        batch_metadata: Mapping[str, str] | None = None,
-        message_metadata: Mapping[str, Any] | None = None,
-        conversation_metadata: Mapping[str, Any] | None = None,
-        send_after: datetime | None = None,
-        channel_priority_order: Sequence[str] | None = None,
-        ttl: str | int | timedelta | None = None,
-        channel_properties: Mapping[str, str] | None = None,
-        callback_url: str | None = None,
-        correlation_id: str | None = None,
+        **fields: Unpack[SendFields],
     ) -> SendBatchRequest:
         """The checked request body of :meth:`send` (no network I/O)."""
-        if not _present(app_id):
-            raise SinchValidationError("app_id", "must be a non-empty string")
-        body = message_body(message)
-        recipients = to_recipients(recipient_and_params)
-        meta: dict[str, str] | None = None
-        if batch_metadata is not None:
-            meta = check_metadata(batch_metadata, "batch_metadata", strings=True)
-        if correlation_id is not None:
-            if not _present(correlation_id) or len(correlation_id) > _MAX_CORRELATION_CHARS:
-                raise SinchValidationError(
-                    "correlation_id",
-                    f"must be a non-empty string of at most {_MAX_CORRELATION_CHARS} characters",
-                    limit=f"1..{_MAX_CORRELATION_CHARS} characters",
-                )
-            meta = {**(meta or {}), CORRELATION_METADATA_KEY: correlation_id}
-        if processing_strategy is not None and not _present(processing_strategy):
-            raise SinchValidationError(
-                "processing_strategy", "must be a non-empty string such as 'DISPATCH_ONLY'"
-            )
-        order: list[str] | None = None
-        if channel_priority_order is not None:
-            if isinstance(channel_priority_order, str):
-                raise SinchValidationError(
-                    "channel_priority_order", "must be a list of channel names"
-                )
-            order = list(channel_priority_order)
-            for channel in order:
-                if not _present(channel):
-                    raise SinchValidationError(
-                        "channel_priority_order", "channel names must be non-empty strings"
-                    )
-        if callback_url is not None:
-            _config.check_url(callback_url, field="callback_url", allow_insecure_http=True)
-        return SendBatchRequest(
-            app_id=app_id,
-            message=body,
-            recipient_and_params=recipients,
-            processing_strategy=unset_if_none(processing_strategy),
-            batch_metadata=unset_if_none(meta),
-            message_metadata=(
-                UNSET
-                if message_metadata is None
-                else check_metadata(message_metadata, "message_metadata")
-            ),
-            conversation_metadata=(
-                UNSET
-                if conversation_metadata is None
-                else check_metadata(conversation_metadata, "conversation_metadata")
-            ),
-            send_after=UNSET if send_after is None else check_send_after(send_after),
-            callback_url=unset_if_none(callback_url),
-            channel_priority_order=unset_if_none(order),
-            ttl=UNSET if ttl is None else check_ttl(ttl),
-            channel_properties=(
-                UNSET
-                if channel_properties is None
-                else check_metadata(channel_properties, "channel_properties", strings=True)
-            ),
-        )
+        return build_send_request(app_id, message, recipient_and_params, fields)
 
     async def send(
         self,
         app_id: str,
         message: Message | Mapping[str, Any],
         recipient_and_params: Sequence[RecipientLike],
-        *,
-        processing_strategy: str | None = None,
-        batch_metadata: Mapping[str, str] | None = None,
-        message_metadata: Mapping[str, Any] | None = None,
-        conversation_metadata: Mapping[str, Any] | None = None,
-        send_after: datetime | None = None,
-        channel_priority_order: Sequence[str] | None = None,
-        ttl: str | int | timedelta | None = None,
-        channel_properties: Mapping[str, str] | None = None,
-        callback_url: str | None = None,
-        correlation_id: str | None = None,
+        **fields: Unpack[SendFields],
     ) -> BatchSendResponse:
         """Send one message to 1..1000 recipients (``POST /v1/projects/{id}/messages``).
 
@@ -299,30 +219,19 @@ class AsyncConversationBatchClient(BaseClient):
         :class:`Recipient` or :class:`RecipientAndParams` objects, or
         ``(recipient, {param: value})`` pairs.
 
-        ``send_after`` schedules the batch (at most 7 days ahead; Sinch rounds times
-        more than a minute ahead up to the next 5-minute mark and returns the value
-        it uses). ``ttl`` is ``"<n>s"``, seconds or a timedelta. ``correlation_id``
-        is stored in ``batch_metadata`` and lets an ambiguous failure (timeout, 5xx)
-        be reconciled by a lookup instead of raised or sent twice.
+        ``fields`` are the :class:`SendFields`: ``processing_strategy``,
+        ``batch_metadata``, ``message_metadata``, ``conversation_metadata``,
+        ``send_after`` (schedules the batch, at most 7 days ahead; Sinch rounds times
+        more than a minute ahead up to the next 5-minute mark and returns the value it
+        uses), ``channel_priority_order``, ``ttl`` (``"<n>s"``, seconds or a
+        timedelta), ``channel_properties``, ``callback_url`` and ``correlation_id``
+        (stored in ``batch_metadata``; it lets an ambiguous failure, a timeout or a
+        5xx, be reconciled by a lookup instead of raised or sent twice).
 
         Returns the ``batch_id`` and ``send_after``. Raises
         :class:`SinchValidationError` before any network I/O for bad input.
         """
-        request = self.build_send_request(
-            app_id,
-            message,
-            recipient_and_params,
-            processing_strategy=processing_strategy,
-            batch_metadata=batch_metadata,
-            message_metadata=message_metadata,
-            conversation_metadata=conversation_metadata,
-            send_after=send_after,
-            channel_priority_order=channel_priority_order,
-            ttl=ttl,
-            channel_properties=channel_properties,
-            callback_url=callback_url,
-            correlation_id=correlation_id,
-        )
+        request = build_send_request(app_id, message, recipient_and_params, fields)
         return await self.send_request(request)
 
     async def send_request(self, request: SendBatchRequest) -> BatchSendResponse:
@@ -453,15 +362,7 @@ class AsyncConversationBatchClient(BaseClient):
         app_id: str,
         message: Message | Mapping[str, Any],
         recipients: RecipientSource,
-        *,
-        campaign_id: str | None = None,
-        chunk_size: int = 1000,
-        concurrency: int = 8,
-        on_progress: Callable[[FanOutProgress], Any] | None = None,
-        dedupe: bool = True,
-        resume: bool | None = None,
-        default_parameters: Mapping[str, str] | None = None,
-        **fields: Any,
+        **options: Unpack[ConversationFanOutArgs],
     ) -> ConversationFanOutReport:
         """Send one message to any number of recipients, in batches of ``chunk_size``.
 
@@ -476,37 +377,26 @@ class AsyncConversationBatchClient(BaseClient):
         reconciled instead of sent twice, a re-run of the same campaign (same input,
         same order) skips the batches Sinch already has, and
         ``cancel(metadata={CAMPAIGN_METADATA_KEY: campaign_id})`` cancels a scheduled
-        campaign. Other keyword arguments (``send_after``, ``ttl``, ``batch_metadata``,
-        ``message_metadata``, ...) go into every batch.
+        campaign. The run options are those of :class:`FanOutSettings` (``campaign_id``,
+        ``chunk_size`` 1000, ``concurrency`` 8, ``on_progress``, ``dedupe``, ``resume``,
+        ``default_parameters``); the other keyword arguments are :class:`BatchFields`
+        (``send_after``, ``ttl``, ``batch_metadata``, ``message_metadata``, ...) that go
+        into every batch.
 
         Returns a report accounting for every recipient; cancelling raises
         :class:`FanOutCancelled` carrying the partial report.
         """
-        options = FanOutOptions(
-            campaign_id, chunk_size, concurrency, on_progress, dedupe, resume, default_parameters
-        )
-        return await self._fan_out(app_id, message, recipients, options, fields).complete()
+        return await self._fan_out(app_id, message, recipients, options).complete()
 
     async def fan_out_iter(
         self,
         app_id: str,
         message: Message | Mapping[str, Any],
         recipients: RecipientSource,
-        *,
-        campaign_id: str | None = None,
-        chunk_size: int = 1000,
-        concurrency: int = 8,
-        on_progress: Callable[[FanOutProgress], Any] | None = None,
-        dedupe: bool = True,
-        resume: bool | None = None,
-        default_parameters: Mapping[str, str] | None = None,
-        **fields: Any,
+        **options: Unpack[ConversationFanOutArgs],
     ) -> AsyncIterator[ChunkResult]:
         """Like :meth:`fan_out`, but yield each chunk's result as it completes."""
-        options = FanOutOptions(
-            campaign_id, chunk_size, concurrency, on_progress, dedupe, resume, default_parameters
-        )
-        async for result in self._fan_out(app_id, message, recipients, options, fields).run():
+        async for result in self._fan_out(app_id, message, recipients, options).run():
             yield result
 
     def _fan_out(
@@ -514,21 +404,11 @@ class AsyncConversationBatchClient(BaseClient):
         app_id: str,
         message: Message | Mapping[str, Any],
         recipients: RecipientSource,
-        options: FanOutOptions,
-        fields: dict[str, Any],
+        arguments: ConversationFanOutArgs,
     ) -> ConversationFanOut:
         """The fan-out run, its message and batch fields checked before any I/O."""
-        allowed = {
-            "processing_strategy",
-            "batch_metadata",
-            "message_metadata",
-            "conversation_metadata",
-            "send_after",
-            "channel_priority_order",
-            "ttl",
-            "channel_properties",
-            "callback_url",
-        }
+        options, fields = FanOutOptions.split(arguments)
+        allowed = BatchFields.__optional_keys__
         for name in fields:
             if name not in allowed:
                 raise SinchValidationError(
@@ -542,5 +422,5 @@ class AsyncConversationBatchClient(BaseClient):
                 if key in meta:
                     raise SinchValidationError("batch_metadata", f"{key!r} is set by fan_out")
         # Check the message and fields once, before any I/O, with a stand-in recipient.
-        probe = self.build_send_request(app_id, message, ["probe"], **fields)
+        probe = build_send_request(app_id, message, ["probe"], cast(SendFields, fields))
         return ConversationFanOut(self, probe, recipients, options)

@@ -29,7 +29,7 @@ from collections.abc import (
     Mapping,
 )
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, cast
 
 from sinch_async._intset import IntSet
 from sinch_async.errors import SinchError, SinchValidationError
@@ -41,7 +41,14 @@ from sinch_async.fanout._report import (
     InvalidRecipient,
 )
 
-__all__ = ["DedupeKey", "FanOutEngine", "FanOutOptions", "chunk_reference", "run_chunks"]
+__all__ = [
+    "DedupeKey",
+    "FanOutEngine",
+    "FanOutOptions",
+    "FanOutSettings",
+    "chunk_reference",
+    "run_chunks",
+]
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -54,9 +61,33 @@ compact integer set per space, e.g. per channel) or any other string."""
 MAX_CHUNK = 1000
 
 
+class FanOutSettings(TypedDict, total=False):
+    """The run options every ``fan_out`` / ``fan_out_iter`` takes as keywords (defaults
+    in brackets); its other keywords are batch fields.
+
+    * ``campaign_id``: names the chunks ``"{campaign_id}#{index}"``, so that an
+      ambiguous failure is reconciled and a re-run skips what Sinch has (none: a
+      random run id, and no resume).
+    * ``chunk_size``: recipients per batch (1000, the most Sinch takes).
+    * ``concurrency``: chunks in flight (8).
+    * ``on_progress``: called with a :class:`FanOutProgress` as chunks finish.
+    * ``dedupe``: skip repeated recipients (on).
+    * ``resume``: look each chunk up before sending it (on with a ``campaign_id``).
+    * ``default_parameters``: ``${parameter}`` values for recipients without their own.
+    """
+
+    campaign_id: str | None
+    chunk_size: int
+    concurrency: int
+    on_progress: Callable[[FanOutProgress], Any] | None
+    dedupe: bool
+    resume: bool | None
+    default_parameters: Mapping[str, str] | None
+
+
 @dataclass(frozen=True, slots=True)
 class FanOutOptions:
-    """The run options every ``fan_out`` takes, in the order of its keyword arguments."""
+    """The run options of :class:`FanOutSettings`, with their defaults filled in."""
 
     campaign_id: str | None = None
     chunk_size: int = MAX_CHUNK
@@ -65,6 +96,13 @@ class FanOutOptions:
     dedupe: bool = True
     resume: bool | None = None
     default_parameters: Mapping[str, str] | None = None
+
+    @classmethod
+    def split(cls, arguments: Mapping[str, Any]) -> tuple[FanOutOptions, dict[str, Any]]:
+        """A ``fan_out``'s keyword arguments as its run options and the rest (batch fields)."""
+        names = FanOutSettings.__optional_keys__
+        run = {name: value for name, value in arguments.items() if name in names}
+        return cls(**run), {k: v for k, v in arguments.items() if k not in names}
 
 
 def chunk_reference(campaign_id: str, index: int) -> str:

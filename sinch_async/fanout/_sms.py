@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sinch_async.encoding import count_parts
 from sinch_async.errors import SinchValidationError
-from sinch_async.fanout._engine import DedupeKey, FanOutEngine, FanOutOptions
+from sinch_async.fanout._engine import DedupeKey, FanOutEngine, FanOutOptions, FanOutSettings
 from sinch_async.fanout._numbers import normalize_e164
 from sinch_async.fanout._report import (
     FanOutReport,
@@ -25,13 +25,20 @@ from sinch_async.fanout._report import (
     MessageEstimate,
     Recipient,
 )
+from sinch_async.models.batches import FanOutFields
 
 if TYPE_CHECKING:
     from sinch_async.resources.batches import Batches
 
-__all__ = ["RecipientSource", "SmsFanOut"]
+__all__ = ["RecipientSource", "SmsFanOut", "SmsFanOutArgs"]
 
 RecipientSource = Iterable[Recipient] | AsyncIterable[Recipient]
+
+
+class SmsFanOutArgs(FanOutSettings, FanOutFields, total=False):
+    """The keyword arguments of ``sms.batches.fan_out``: its run options and the batch
+    fields that go into every chunk."""
+
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9.\-_ ]+)\}")
 _LOOKUP_WINDOW_DAYS = 14

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, overload
@@ -18,9 +18,9 @@ from sinch_async._core import Reconcile
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse
-from sinch_async._validate import check_recipients, check_send_request
+from sinch_async._validate import check_recipients
 from sinch_async.errors import SinchValidationError
-from sinch_async.fanout import ChunkResult, FanOutProgress, FanOutReport, RecipientSource
+from sinch_async.fanout import ChunkResult, FanOutReport, RecipientSource
 from sinch_async.fanout._engine import FanOutOptions
 from sinch_async.fanout._sms import SmsFanOut
 from sinch_async.models._base import build_unknown
@@ -37,7 +37,6 @@ from sinch_async.models.batches import (
 )
 from sinch_async.resources._batch_request import (
     FAN_OUT_FIELDS,
-    SEND_FIELDS,
     dry_run_params,
     send_request,
     update_request,
@@ -58,15 +57,10 @@ if TYPE_CHECKING:
         from typing_extensions import Unpack
 
     from sinch_async.client import AsyncSmsClient
+    from sinch_async.fanout._sms import SmsFanOutArgs
     from sinch_async.models.batches import SendFields
 
 __all__ = ["Batches"]
-
-
-# The names the fan-out code below uses.
-_SEND_FIELDS = SEND_FIELDS
-_FAN_OUT_FIELDS = FAN_OUT_FIELDS
-_build_send_request = send_request
 
 
 def _unknown_batch(raw: dict[str, Any]) -> UnknownBatch:
@@ -336,15 +330,8 @@ class Batches:
         body: str,
         *,
         from_: str | None = None,
-        campaign_id: str | None = None,
-        chunk_size: int = 1000,
-        concurrency: int = 8,
-        on_progress: Callable[[FanOutProgress], Any] | None = None,
-        dedupe: bool = True,
-        resume: bool | None = None,
-        default_parameters: Mapping[str, str] | None = None,
         dry_run: bool = False,
-        **fields: Any,
+        **options: Unpack[SmsFanOutArgs],
     ) -> FanOutReport:
         """Send one message to any number of recipients, in batches of ``chunk_size``.
 
@@ -362,17 +349,17 @@ class Batches:
         skips chunks Sinch already has (one lookup per chunk; ``resume=False``
         skips the lookups for a campaign id never used before).
 
-        ``on_progress`` is called with a :class:`FanOutProgress` as chunks finish.
-        Other keyword arguments (``delivery_report``, ``send_at``, ``expire_at``,
-        ``callback_url``, ...) go into every batch. ``dry_run=True`` reads the input,
+        The run options are those of :class:`FanOutSettings` (``campaign_id``,
+        ``chunk_size`` 1000, ``concurrency`` 8, ``on_progress`` called with a
+        :class:`FanOutProgress` as chunks finish, ``dedupe``, ``resume``,
+        ``default_parameters``); the other keyword arguments are the
+        :class:`FanOutFields` (``delivery_report``, ``send_at``, ``expire_at``,
+        ``callback_url``, ...) that go into every batch. ``dry_run=True`` reads the input,
         validates it and returns the report with its ``estimate`` (messages =
         parts x recipients) without sending anything. Cancelling raises
         :class:`FanOutCancelled` whose ``report`` says exactly what was sent.
         """
-        options = FanOutOptions(
-            campaign_id, chunk_size, concurrency, on_progress, dedupe, resume, default_parameters
-        )
-        run = self._fan_out(recipients, body, from_, options, fields)
+        run = self._fan_out(recipients, body, from_, options)
         return await (run.estimate_only() if dry_run else run.complete())
 
     async def fan_out_iter(
@@ -381,23 +368,13 @@ class Batches:
         body: str,
         *,
         from_: str | None = None,
-        campaign_id: str | None = None,
-        chunk_size: int = 1000,
-        concurrency: int = 8,
-        on_progress: Callable[[FanOutProgress], Any] | None = None,
-        dedupe: bool = True,
-        resume: bool | None = None,
-        default_parameters: Mapping[str, str] | None = None,
-        **fields: Any,
+        **options: Unpack[SmsFanOutArgs],
     ) -> AsyncIterator[ChunkResult]:
         """Like :meth:`fan_out`, but yield each chunk's :class:`ChunkResult` as it completes.
 
         Stopping the iteration early stops new chunks; chunks already in flight finish.
         """
-        options = FanOutOptions(
-            campaign_id, chunk_size, concurrency, on_progress, dedupe, resume, default_parameters
-        )
-        async for result in self._fan_out(recipients, body, from_, options, fields).run():
+        async for result in self._fan_out(recipients, body, from_, options).run():
             yield result
 
     def _fan_out(
@@ -405,29 +382,22 @@ class Batches:
         recipients: RecipientSource,
         body: str,
         from_: str | None,
-        options: FanOutOptions,
-        fields: dict[str, Any],
+        arguments: SmsFanOutArgs,
     ) -> SmsFanOut:
         """The fan-out run, its batch fields checked before any I/O."""
-        unknown = set(fields) - _FAN_OUT_FIELDS
+        options, fields = FanOutOptions.split(arguments)
+        unknown = sorted(set(fields) - FAN_OUT_FIELDS)
         if unknown:
-            name = sorted(unknown)[0]
             raise SinchValidationError(
-                name,
-                f"is not a batch field fan_out can pass on ({', '.join(sorted(_FAN_OUT_FIELDS))})",
+                unknown[0],
+                f"is not a batch field fan_out can pass on ({', '.join(sorted(FAN_OUT_FIELDS))})",
             )
         if from_ is not None:
-            fields = {**fields, "from_": from_}
+            fields["from_"] = from_
         # Check the fields once, before any I/O, with a stand-in recipient.
         defaults = options.default_parameters or {}
-        probe = _build_send_request(
-            ["+10000000000"],
-            body,
-            "mt_text",
-            {name: fields[name] for name in _SEND_FIELDS if name in fields}
-            | {"parameters": {k: {"default": v} for k, v in defaults.items()} or None},
-        )
-        check_send_request(probe)
+        parameters = {k: {"default": v} for k, v in defaults.items()} or None
+        send_request(["+10000000000"], body, "mt_text", {**fields, "parameters": parameters})
         return SmsFanOut(self, recipients, body, options, fields)
 
     async def send_delivery_feedback(self, batch_id: str, recipients: Sequence[str]) -> None:
