@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import os
 import time
+import uuid
 import warnings
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any, TypedDict, TypeVar
 
@@ -25,7 +28,7 @@ import msgspec
 
 from sinch_async import _config
 from sinch_async._auth import TOKEN_RETRY, Auth, OAuth2TokenProvider
-from sinch_async._codec import decoder_for
+from sinch_async._codec import decoder_for, encode
 from sinch_async._core import Call, HookFn, Hooks, Reconcile, RequestCore
 from sinch_async._ratelimit import Limiter, RateLimiter
 from sinch_async._retry import Idempotency, RetryPolicy
@@ -39,6 +42,7 @@ __all__ = [
     "ClientOptions",
     "ClientSettings",
     "DefaultType",
+    "FindSent",
     "decode_error",
 ]
 
@@ -52,6 +56,15 @@ class DefaultType(enum.Enum):
 DEFAULT = DefaultType.DEFAULT
 
 C = TypeVar("C", bound="BaseClient")
+
+FindSent = Callable[[str, RetryPolicy, datetime], Awaitable[RawResponse | None]]
+"""``find(reference, retry, since)``: the item an ambiguous send created since ``since``
+under ``reference`` (as the send's response), or None if it was not applied."""
+
+
+def new_reference() -> str:
+    """A unique reference for a send (``auto_client_reference`` / ``auto_correlation_id``)."""
+    return f"sinch-async-{uuid.uuid4().hex}"
 
 
 class ClientSettings(TypedDict, total=False):
@@ -390,6 +403,34 @@ class BaseClient:
             record,
             time.monotonic(),
         ).run()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        request: object,
+        *,
+        messages: int,
+        reference: str | None,
+        find: FindSent,
+    ) -> Coroutine[Any, Any, RawResponse]:
+        """A send, never repeated blindly: with a ``reference`` (and retries on), an
+        ambiguous failure is reconciled by ``find``, from shortly before the first attempt."""
+        policy = self.retry
+        reconcile: Reconcile | None = None
+        if reference is not None and policy is not None:
+            lookup = dataclasses.replace(policy, max_attempts=min(policy.max_attempts, 3))
+            since = datetime.now(timezone.utc) - timedelta(seconds=policy.reconcile_window)
+            reconcile = functools.partial(find, reference, lookup, since)
+        return self._request(
+            method,
+            path,
+            body=encode(request),
+            idempotency=Idempotency.UNSAFE,
+            messages=messages,
+            request_obj=request,
+            reconcile=reconcile,
+        )
 
     @staticmethod
     def _decode(response: RawResponse, tp: Any, method: str, path: str) -> Any:

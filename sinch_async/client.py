@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -25,10 +24,7 @@ from sinch_async.resources.groups import Groups
 from sinch_async.resources.inbounds import Inbounds
 
 if TYPE_CHECKING:
-    if sys.version_info >= (3, 11):
-        from typing import Unpack
-    else:
-        from typing_extensions import Unpack
+    from sinch_async._typing import Unpack
 
 __all__ = ["AsyncSmsClient"]
 

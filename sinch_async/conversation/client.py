@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 from urllib.parse import quote
 
@@ -13,10 +12,16 @@ import msgspec
 
 from sinch_async import _config
 from sinch_async._auth import OAuth2TokenProvider
-from sinch_async._base import DEFAULT, BaseClient, ClientOptions, ClientSettings, DefaultType
+from sinch_async._base import (
+    DEFAULT,
+    BaseClient,
+    ClientOptions,
+    ClientSettings,
+    DefaultType,
+    new_reference,
+)
 from sinch_async._codec import encode, json_decode
-from sinch_async._core import Reconcile
-from sinch_async._retry import Idempotency, RetryPolicy
+from sinch_async._retry import RetryPolicy
 from sinch_async._transport import RawResponse
 from sinch_async.conversation._request import (
     BatchFields,
@@ -49,10 +54,7 @@ from sinch_async.fanout import ChunkResult
 from sinch_async.fanout._engine import FanOutOptions
 
 if TYPE_CHECKING:
-    if sys.version_info >= (3, 11):
-        from typing import Unpack
-    else:
-        from typing_extensions import Unpack
+    from sinch_async._typing import Unpack
 
 __all__ = [
     "CAMPAIGN_METADATA_KEY",
@@ -239,45 +241,38 @@ class AsyncConversationBatchClient(BaseClient):
         meta = request.batch_metadata if isinstance(request.batch_metadata, dict) else {}
         correlation = meta.get(CORRELATION_METADATA_KEY)
         if correlation is None and self.auto_correlation_id:
-            correlation = f"sinch-async-{uuid.uuid4().hex}"
+            correlation = new_reference()
             request = msgspec.structs.replace(
                 request, batch_metadata={**meta, CORRELATION_METADATA_KEY: correlation}
             )
-        reconcile = None
-        if correlation is not None and self.retry is not None:
-            reconcile = self._reconciler(correlation, self.retry)
         path = "/messages"
-        response = await self._request(
+        response = await self._send(
             "POST",
             path,
-            body=encode(request),
-            idempotency=Idempotency.UNSAFE,
+            request,
             messages=len(request.recipient_and_params),
-            request_obj=request,
-            reconcile=reconcile,
+            reference=correlation,
+            find=self._sent,
         )
         result: BatchSendResponse = self._decode(response, BatchSendResponse, "POST", path)
         return result
 
-    def _reconciler(self, correlation_id: str, policy: RetryPolicy) -> Reconcile:
-        """Look up whether an ambiguous send created its batch (by correlation metadata)."""
-        lookup_policy = replace(policy, max_attempts=min(policy.max_attempts, 3))
-
-        async def reconcile() -> RawResponse | None:
-            batch = await self._find_by_reference(correlation_id, lookup_policy)
-            if batch is None:
-                return None
-            answer = BatchSendResponse(batch_id=batch.batch_id, send_after=batch.send_after)
-            return RawResponse(200, {}, encode(answer))
-
-        return reconcile
+    async def _sent(
+        self, correlation_id: str, retry: RetryPolicy, since: datetime
+    ) -> RawResponse | None:
+        """The batch an ambiguous send created (as its send response), or None."""
+        batch = await self._find_by_reference(correlation_id, retry)
+        if batch is None:
+            return None
+        answer = BatchSendResponse(batch_id=batch.batch_id, send_after=batch.send_after)
+        return RawResponse(200, {}, encode(answer))
 
     async def _find_by_reference(
         self, correlation_id: str, retry: RetryPolicy | DefaultType = DEFAULT
     ) -> BatchStatus | None:
         """The batch sent with this correlation ID, or None: the one lookup behind both
         the reconciliation of an ambiguous send and the fan-out's resume."""
-        found = await self._list(CORRELATION_METADATA_KEY, correlation_id, retry, record=False)
+        found = await self._list(CORRELATION_METADATA_KEY, correlation_id, lookup=retry)
         for batch in found:
             if batch.batch_metadata.get(CORRELATION_METADATA_KEY) == correlation_id:
                 return batch
@@ -326,20 +321,17 @@ class AsyncConversationBatchClient(BaseClient):
         return await self._list(key, value)
 
     async def _list(
-        self,
-        key: str,
-        value: str,
-        retry: RetryPolicy | DefaultType = DEFAULT,
-        *,
-        record: bool = True,
+        self, key: str, value: str, lookup: RetryPolicy | DefaultType | None = None
     ) -> list[BatchStatus]:
+        """Batches by metadata: a user's list (``lookup`` None, recorded in ``call_info``),
+        or the client's own lookup with that retry policy (not recorded)."""
         path = "/messages"
         response = await self._request(
             "GET",
             path,
             params=[("metadataKey", key), ("metadataValue", value)],
-            retry=retry,
-            record=record,
+            retry=DEFAULT if lookup is None else lookup,
+            record=lookup is None,
         )
         try:
             raw = json_decode(response.body) if response.body.strip() else {}

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-import uuid
 from collections.abc import AsyncIterator, Coroutine, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, overload
 
 import msgspec
 from msgspec import UNSET
 
-from sinch_async._base import DEFAULT, DefaultType, decode_error
+from sinch_async._base import DEFAULT, DefaultType, decode_error, new_reference
 from sinch_async._codec import TaggedUnion, encode
-from sinch_async._core import Reconcile
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse
@@ -51,11 +47,7 @@ from sinch_async.resources._common import (
 )
 
 if TYPE_CHECKING:
-    if sys.version_info >= (3, 11):
-        from typing import Unpack
-    else:
-        from typing_extensions import Unpack
-
+    from sinch_async._typing import Unpack
     from sinch_async.client import AsyncSmsClient
     from sinch_async.fanout._sms import SmsFanOutArgs
     from sinch_async.models.batches import SendFields
@@ -84,36 +76,25 @@ class Batches:
     def _prepared(
         self, method: str, path: str, request: SendRequest
     ) -> Coroutine[Any, Any, RawResponse]:
-        """The coroutine that sends a checked send/replace request (with its reconciler)."""
+        """The coroutine that sends a checked send/replace request (a send reconciled by
+        its ``client_reference``)."""
         client = self._client
-        reconcile = None
+        reference = None
         if method == "POST":
             if request.client_reference is UNSET and client.auto_client_reference:
-                request = msgspec.structs.replace(
-                    request, client_reference=f"sinch-async-{uuid.uuid4().hex}"
-                )
-            if isinstance(request.client_reference, str) and client.retry is not None:
-                reconcile = self._reconciler(request.client_reference, client.retry)
-        return client._request(
-            method,
-            path,
-            body=encode(request),
-            idempotency=Idempotency.UNSAFE,
-            messages=len(request.to),
-            request_obj=request,
-            reconcile=reconcile,
+                request = msgspec.structs.replace(request, client_reference=new_reference())
+            if isinstance(request.client_reference, str):
+                reference = request.client_reference
+        return client._send(
+            method, path, request, messages=len(request.to), reference=reference, find=self._sent
         )
 
-    def _reconciler(self, client_reference: str, policy: RetryPolicy) -> Reconcile:
-        """Look up whether an ambiguous send created its batch (by ``client_reference``)."""
-        since = datetime.now(timezone.utc) - timedelta(seconds=policy.reconcile_window)
-        lookup_policy = replace(policy, max_attempts=min(policy.max_attempts, 3))
-
-        async def reconcile() -> RawResponse | None:
-            found = await self._find_by_reference(client_reference, since, lookup_policy)
-            return None if found is None else RawResponse(200, {}, encode(found))
-
-        return reconcile
+    async def _sent(
+        self, client_reference: str, retry: RetryPolicy, since: datetime
+    ) -> RawResponse | None:
+        """The batch an ambiguous send created (as its response), or None."""
+        found = await self._find_by_reference(client_reference, since, retry)
+        return None if found is None else RawResponse(200, {}, encode(found))
 
     async def _find_by_reference(
         self, client_reference: str, since: datetime, retry: RetryPolicy | DefaultType = DEFAULT
