@@ -8,8 +8,8 @@ Quick use::
         batch = await sms.batches.send(to=["+46700000001"], body="Hi")
 """
 
-from sinch_async._base import ClientOptions
 from sinch_async._hooks import CallInfo, RequestEvent, ResponseEvent, RetryEvent, call_info
+from sinch_async._options import ClientOptions
 from sinch_async._pagination import AsyncPaginator, Page
 from sinch_async._ratelimit import Limiter, RateLimiter
 from sinch_async._retry import RetryPolicy
