@@ -9,7 +9,7 @@ Quick use::
 """
 
 from sinch_async._hooks import CallInfo, RequestEvent, ResponseEvent, RetryEvent, call_info
-from sinch_async._options import ClientOptions
+from sinch_async._options import ClientOptions, ClientSettings
 from sinch_async._pagination import AsyncPaginator, Page
 from sinch_async._ratelimit import Limiter, RateLimiter
 from sinch_async._retry import RetryPolicy
@@ -89,6 +89,7 @@ __all__ = [
     "ChunkResult",
     "ClientClosedError",
     "ClientOptions",
+    "ClientSettings",
     "ConflictError",
     "DeliveryReportType",
     "DeliveryStatus",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from typing import TypedDict
 
 import aiohttp
@@ -22,7 +23,14 @@ from sinch_async._transport import make_timeout
 from sinch_async._version import __version__
 from sinch_async.errors import SinchValidationError
 
-__all__ = ["DEFAULT", "ClientOptions", "ClientSettings", "DefaultType"]
+__all__ = [
+    "DEFAULT",
+    "ClientOptions",
+    "ClientSettings",
+    "DefaultType",
+    "check_pool",
+    "reject_unknown",
+]
 
 
 class DefaultType(enum.Enum):
@@ -109,29 +117,29 @@ class ClientOptions:
         default_requests_per_second: float | None,
         auto_reference: bool,
     ) -> ClientOptions:
-        """Check ``settings`` and the API's own values (raises :class:`SinchValidationError`)."""
-        unknown = sorted(settings.keys() - ClientSettings.__optional_keys__)
-        if unknown:
-            raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
-        max_connections = settings.get("max_connections", 100)
-        if max_connections < 1:
-            raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
+        """Check the rest of ``settings`` and the API's own hosts (after :func:`precheck`)."""
+        insecure = settings.get("allow_insecure_http", False)
+        checked_base_url = _config.check_url(
+            base_url, field="base_url", allow_insecure_http=insecure
+        )
+        checked_auth_url = (
+            None
+            if auth_url is None
+            else _config.check_url(auth_url, field="auth_url", allow_insecure_http=insecure)
+        )
         try:
             timeout = make_timeout(settings.get("timeout"))
         except (TypeError, ValueError) as exc:
             raise SinchValidationError("timeout", str(exc), limit="> 0 seconds") from None
-        insecure = settings.get("allow_insecure_http", False)
         agent = f"sinch-async/{__version__} aiohttp/{aiohttp.__version__}"
         extra_agent = settings.get("user_agent")
         retry = settings.get("retry", DEFAULT)
         return cls(
             region=region,
             account_id=account_id,
-            base_url=_config.check_url(base_url, field="base_url", allow_insecure_http=insecure),
-            auth_url=None
-            if auth_url is None
-            else _config.check_url(auth_url, field="auth_url", allow_insecure_http=insecure),
-            max_connections=max_connections,
+            base_url=checked_base_url,
+            auth_url=checked_auth_url,
+            max_connections=settings.get("max_connections", 100),
             timeout=timeout,
             user_agent=f"{agent} {extra_agent}" if extra_agent else agent,
             retry=RetryPolicy() if isinstance(retry, DefaultType) else retry,
@@ -149,6 +157,19 @@ class ClientOptions:
         assert self.auth_url is not None
         retry = None if self.retry is None else TOKEN_RETRY
         return OAuth2TokenProvider(key_id, key_secret, self.auth_url, retry=retry)
+
+
+def reject_unknown(owner: str, settings: Mapping[str, object]) -> None:
+    """The ``TypeError`` Python raises for an unknown keyword, before any other check."""
+    unknown = sorted(settings.keys() - ClientSettings.__optional_keys__)
+    if unknown:
+        raise TypeError(f"{owner}() got an unexpected keyword argument {unknown[0]!r}")
+
+
+def check_pool(settings: ClientSettings) -> None:
+    """``max_connections``: checked right after the credentials, as it always was."""
+    if settings.get("max_connections", 100) < 1:
+        raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
 
 
 def _limiter(settings: ClientSettings, default_requests_per_second: float | None) -> Limiter:

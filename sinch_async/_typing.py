@@ -1,14 +1,29 @@
-"""Typing names newer than Python 3.10, for type checkers only.
+"""``Unpack`` on every supported Python, for ``**kwargs: Unpack[SomeTypedDict]``.
 
-Import from here under ``if TYPE_CHECKING:`` only: on Python 3.10 they come from
-``typing_extensions``, which is not a runtime dependency of this package.
+Python 3.11+ has it in ``typing``. On 3.10 it comes from ``typing_extensions`` when that
+is installed (aiohttp installs it there); otherwise a stand-in that only lets
+``typing.get_type_hints()`` resolve the annotations. Type checkers always see the real one.
 """
 
-import sys
+from __future__ import annotations
 
-if sys.version_info >= (3, 11):
-    from typing import Unpack
-else:
-    from typing_extensions import Unpack
+import sys
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Unpack"]
+
+if TYPE_CHECKING or sys.version_info >= (3, 11):
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
+else:  # pragma: no cover - Python 3.10
+    try:
+        from typing_extensions import Unpack
+    except ImportError:
+
+        class _UnpackStandIn:
+            def __getitem__(self, item: Any) -> Any:
+                return item
+
+        Unpack = _UnpackStandIn()

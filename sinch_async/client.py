@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from sinch_async import _config
@@ -15,16 +15,15 @@ from sinch_async._base import (
     ClientSettings,
     DefaultType,
 )
+from sinch_async._options import check_pool, reject_unknown
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import JSON
+from sinch_async._typing import Unpack
 from sinch_async.errors import SinchValidationError
 from sinch_async.resources.batches import Batches
 from sinch_async.resources.delivery_reports import DeliveryReports
 from sinch_async.resources.groups import Groups
 from sinch_async.resources.inbounds import Inbounds
-
-if TYPE_CHECKING:
-    from sinch_async._typing import Unpack
 
 __all__ = ["AsyncSmsClient"]
 
@@ -89,6 +88,7 @@ class AsyncSmsClient(BaseClient):
         auto_client_reference: bool = False,
         **settings: Unpack[ClientSettings],
     ) -> None:
+        reject_unknown(f"{type(self).__name__}.__init__", settings)
         plan_given = [
             n
             for n, v in (("service_plan_id", service_plan_id), ("api_token", api_token))
@@ -127,6 +127,7 @@ class AsyncSmsClient(BaseClient):
                 f"service plan credentials need service_plan_id and api_token; missing "
                 f"{missing_name}",
             )
+        check_pool(settings)
         region = (region or "us").strip().lower()
         account_id: str = project_id if oauth_given else service_plan_id  # type: ignore[assignment]
         default_base = _config.default_base_url(region, oauth=bool(oauth_given))  # checks region

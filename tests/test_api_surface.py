@@ -5,11 +5,20 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import inspect
+import typing
 
 import pytest
 
 import sinch_async
-from sinch_async import AsyncSmsClient, ClientOptions, Limiter, RateLimiter, RetryPolicy
+from sinch_async import (
+    AsyncConversationBatchClient,
+    AsyncSmsClient,
+    ClientOptions,
+    Limiter,
+    RateLimiter,
+    RetryPolicy,
+)
+from sinch_async.resources.batches import Batches
 
 
 def _isort_key(name: str) -> tuple[int, str]:
@@ -87,3 +96,29 @@ async def test_client_options_are_frozen_and_shared_by_views() -> None:
         assert sms.retry is policy
         assert not sms.auto_client_reference
         assert dataclasses.replace(options, retry=None, auto_reference=True) == view.options
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        AsyncSmsClient.__init__,
+        AsyncConversationBatchClient.__init__,
+        AsyncConversationBatchClient.send,
+        AsyncConversationBatchClient.fan_out,
+        Batches.send,
+        Batches.dry_run,
+        Batches.fan_out,
+        Batches.fan_out_iter,
+    ],
+    ids=lambda f: f.__qualname__,
+)
+def test_signatures_resolve_at_runtime(function: object) -> None:
+    # Tools such as sphinx-autodoc-typehints and pydantic resolve hints at run time.
+    assert typing.get_type_hints(function)
+
+
+def test_unknown_constructor_keywords_raise_type_error_before_other_checks() -> None:
+    with pytest.raises(TypeError, match=r"AsyncSmsClient.__init__\(\) got an unexpected"):
+        AsyncSmsClient(bogus=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        AsyncConversationBatchClient("", bogus=1)  # type: ignore[call-arg]

@@ -153,10 +153,7 @@ async def test_chunk_references_of_two_runs_differ(
 async def test_runs_created_one_after_another_get_new_run_ids(sms: AsyncSmsClient) -> None:
     # A run dropped at once frees its memory, and the next run is often allocated at the
     # same address: an id(self)-based name would repeat here.
-    references = {
-        sms.batches._fan_out(group(0), "Hi", None, {}).reference(0)
-        for _ in range(50)
-    }
+    references = {sms.batches._fan_out(group(0), "Hi", None, {}).reference(0) for _ in range(50)}
     assert len(references) == 50
 
 

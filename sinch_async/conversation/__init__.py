@@ -6,6 +6,7 @@ or channel identities, schedules, cancels and checks batches, and fans a campaig
 of any size out into batches with exact accounting and resumability.
 """
 
+from sinch_async.conversation._request import BatchFields, ConversationFanOutArgs, SendFields
 from sinch_async.conversation._validate import (
     CAMPAIGN_METADATA_KEY,
     CORRELATION_METADATA_KEY,
@@ -72,6 +73,7 @@ __all__ = [
     "PHONE_CHANNELS",
     "RESERVED_METADATA_KEY",
     "AsyncConversationBatchClient",
+    "BatchFields",
     "BatchSendResponse",
     "BatchStatus",
     "CallMessage",
@@ -89,6 +91,7 @@ __all__ = [
     "ContactPhoneNumber",
     "ContactUrl",
     "ConversationChunkResult",
+    "ConversationFanOutArgs",
     "ConversationFanOutReport",
     "Coordinates",
     "ListChoiceItem",
@@ -104,6 +107,7 @@ __all__ = [
     "RecipientLike",
     "RecipientSource",
     "SendBatchRequest",
+    "SendFields",
     "TemplateMessage",
     "TemplateReference",
     "TextMessage",

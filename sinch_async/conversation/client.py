@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final, cast
 from urllib.parse import quote
 
 import msgspec
@@ -21,8 +21,10 @@ from sinch_async._base import (
     new_reference,
 )
 from sinch_async._codec import encode, json_decode
+from sinch_async._options import check_pool, reject_unknown
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import RawResponse
+from sinch_async._typing import Unpack
 from sinch_async.conversation._request import (
     BatchFields,
     ConversationFanOutArgs,
@@ -52,9 +54,6 @@ from sinch_async.conversation.models import (
 from sinch_async.errors import ResponseDecodeError, SinchValidationError
 from sinch_async.fanout import ChunkResult
 from sinch_async.fanout._engine import FanOutOptions
-
-if TYPE_CHECKING:
-    from sinch_async._typing import Unpack
 
 __all__ = [
     "CAMPAIGN_METADATA_KEY",
@@ -118,6 +117,7 @@ class AsyncConversationBatchClient(BaseClient):
         auto_correlation_id: bool = False,
         **settings: Unpack[ClientSettings],
     ) -> None:
+        reject_unknown(f"{type(self).__name__}.__init__", settings)
         if not _present(project_id):
             raise SinchValidationError("project_id", "must be a non-empty string")
         if token_provider is None:
@@ -129,6 +129,7 @@ class AsyncConversationBatchClient(BaseClient):
                     f"project credentials need project_id, key_id and key_secret; missing "
                     f"{', '.join(missing)}",
                 )
+        check_pool(settings)
         region = (region or "us").strip().lower()
         if region not in CONVERSATION_REGIONS:
             raise SinchValidationError(

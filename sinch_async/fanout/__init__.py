@@ -16,8 +16,8 @@ with the Conversation fan-out), :mod:`._sms` (the SMS chunk), :mod:`._numbers`.
 from __future__ import annotations
 
 from sinch_async.fanout._engine import MAX_CHUNK as MAX_CHUNK
+from sinch_async.fanout._engine import FanOutSettings, run_chunks
 from sinch_async.fanout._engine import chunk_reference as chunk_reference
-from sinch_async.fanout._engine import run_chunks
 from sinch_async.fanout._numbers import normalize_e164
 from sinch_async.fanout._report import (
     ChunkResult,
@@ -29,15 +29,18 @@ from sinch_async.fanout._report import (
     Recipient,
 )
 from sinch_async.fanout._sms import RecipientSource as RecipientSource
+from sinch_async.fanout._sms import SmsFanOutArgs
 
 __all__ = [
     "ChunkResult",
     "FanOutCancelled",
     "FanOutProgress",
     "FanOutReport",
+    "FanOutSettings",
     "InvalidRecipient",
     "MessageEstimate",
     "Recipient",
+    "SmsFanOutArgs",
     "normalize_e164",
     "run_chunks",
 ]

@@ -14,11 +14,12 @@ from sinch_async._codec import TaggedUnion, encode
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse
+from sinch_async._typing import Unpack
 from sinch_async._validate import check_recipients
 from sinch_async.errors import SinchValidationError
 from sinch_async.fanout import ChunkResult, FanOutReport, RecipientSource
 from sinch_async.fanout._engine import FanOutOptions
-from sinch_async.fanout._sms import SmsFanOut
+from sinch_async.fanout._sms import SmsFanOut, SmsFanOutArgs
 from sinch_async.models._base import build_unknown
 from sinch_async.models.batches import (
     BATCH_TYPES,
@@ -27,6 +28,7 @@ from sinch_async.models.batches import (
     DryRunResult,
     KnownBatch,
     MediaBody,
+    SendFields,
     SendRequest,
     UnknownBatch,
     UpdateBatchRequest,
@@ -47,10 +49,7 @@ from sinch_async.resources._common import (
 )
 
 if TYPE_CHECKING:
-    from sinch_async._typing import Unpack
     from sinch_async.client import AsyncSmsClient
-    from sinch_async.fanout._sms import SmsFanOutArgs
-    from sinch_async.models.batches import SendFields
 
 __all__ = ["Batches"]
 
