@@ -117,10 +117,8 @@ class RequestCore:
         """The ``Authorization`` value for the next attempt."""
         return self.session_auth or await self.auth.authorization(self.transport)
 
-    def headers(self, authorization: str) -> Mapping[str, str] | None:
-        """Per-request headers; ``None`` when the session already sends them all."""
-        if authorization is self.session_auth:
-            return None
+    def headers(self, authorization: str) -> Mapping[str, str]:
+        """Per-request headers, for a client whose session does not send them itself."""
         cached = self._headers
         if cached is None or cached[0] is not authorization:
             headers = {
@@ -179,6 +177,11 @@ class Call(msgspec.Struct):
                 await limiter.acquire(self.messages)
                 try:
                     authorization = core.session_auth or await core.authorization()
+                    headers = (
+                        None
+                        if authorization is core.session_auth  # the session sends them all
+                        else core.headers(authorization)
+                    )
                     if hooks.on_request is not None:
                         await _call_hook(
                             hooks.on_request, RequestEvent(method, path, self.attempts)
@@ -186,7 +189,7 @@ class Call(msgspec.Struct):
                     sent_at = time.monotonic()
                     self.sent += 1
                     response = await transport.send(
-                        method, self.url, self.params, self.body, core.headers(authorization)
+                        method, self.url, self.params, self.body, headers
                     )
                     if response.status == 401 and core.oauth:
                         response = await self._after_401(response, authorization)
@@ -198,7 +201,9 @@ class Call(msgspec.Struct):
                     await _call_hook(hooks.on_response, done)
                 if response.status < 400:
                     limiter.on_success()
-                    return self._done(response)
+                    if self.record and current_call_info() is not None:
+                        self._record(response)
+                    return response
                 raise self._api_error(response, sent_at)
             except SinchError as exc:
                 if isinstance(exc, SinchConnectionError):
@@ -207,7 +212,9 @@ class Call(msgspec.Struct):
             if self._ambiguous(failure):
                 found = await self._reconcile(failure)
                 if found is not None:
-                    return self._done(found)
+                    if self.record and current_call_info() is not None:
+                        self._record(found)
+                    return found
                 failure = NotApplied(failure)
             if self.policy is None:
                 raise self._final(failure)
@@ -228,9 +235,8 @@ class Call(msgspec.Struct):
             return response
         authorization = await core.authorization()
         self.sent += 1
-        return await core.transport.send(
-            self.method, self.url, self.params, self.body, core.headers(authorization)
-        )
+        headers = None if authorization is core.session_auth else core.headers(authorization)
+        return await core.transport.send(self.method, self.url, self.params, self.body, headers)
 
     def _api_error(self, response: RawResponse, sent_at: float) -> SinchError:
         """The typed error for an error status; a 429 also feeds the limiter."""
@@ -252,17 +258,15 @@ class Call(msgspec.Struct):
         """The API-relative path, decoded (``/batches/+4670...``), as errors name it."""
         return URL(self.path, encoded=True).path
 
-    def _done(self, response: RawResponse) -> RawResponse:
-        """The call succeeded: record it for :func:`call_info` and return the response."""
-        if self.record:
-            info = current_call_info()
-            if info is not None:
-                info.status = response.status
-                info.headers = response.headers
-                info.attempts = self.sent
-                info.reconciled = self.reconciled
-                info.calls += 1
-        return response
+    def _record(self, response: RawResponse) -> None:
+        """The call succeeded: its outcome for the active :func:`call_info` block."""
+        info = current_call_info()
+        assert info is not None
+        info.status = response.status
+        info.headers = response.headers
+        info.attempts = self.sent
+        info.reconciled = self.reconciled
+        info.calls += 1
 
     def _final(self, failure: SinchError) -> SinchError:
         """The error the call raises: the real failure, with the attempts made."""
