@@ -122,3 +122,15 @@ def test_unknown_constructor_keywords_raise_type_error_before_other_checks() -> 
         AsyncSmsClient(bogus=1)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
         AsyncConversationBatchClient("", bogus=1)  # type: ignore[call-arg]
+
+
+async def test_unknown_send_keywords_raise_type_error_naming_the_method() -> None:
+    async with AsyncConversationBatchClient(
+        "project", "key", "secret", base_url="http://127.0.0.1:9"
+    ) as conv:
+        with pytest.raises(
+            TypeError, match=r"^send\(\) got an unexpected keyword argument 'ttl_s'"
+        ):
+            await conv.send("app", {"text_message": {"text": "hi"}}, ["c1"], ttl_s=5)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"^build_send_request\(\) got an unexpected"):
+            conv.build_send_request("app", {"text_message": {"text": "hi"}}, ["c1"], bogus=1)  # type: ignore[call-arg]

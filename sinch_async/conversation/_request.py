@@ -80,11 +80,13 @@ def build_send_request(
     message: Message | Mapping[str, Any],
     recipient_and_params: Sequence[RecipientLike],
     fields: SendFields,
+    method: str = "send",
 ) -> SendBatchRequest:
-    """The checked request body of a send (no network I/O)."""
+    """The checked request body of a send (no network I/O); ``method`` names the caller
+    in the ``TypeError`` for an unknown keyword."""
     unknown = sorted(fields.keys() - SendFields.__optional_keys__)
     if unknown:
-        raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+        raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}")
     processing_strategy = fields.get("processing_strategy")
     batch_metadata = fields.get("batch_metadata")
     message_metadata = fields.get("message_metadata")

@@ -202,7 +202,9 @@ class AsyncConversationBatchClient(BaseClient):
         **fields: Unpack[SendFields],
     ) -> SendBatchRequest:
         """The checked request body of :meth:`send` (no network I/O)."""
-        return build_send_request(app_id, message, recipient_and_params, fields)
+        return build_send_request(
+            app_id, message, recipient_and_params, fields, "build_send_request"
+        )
 
     async def send(
         self,
