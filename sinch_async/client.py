@@ -79,13 +79,13 @@ class AsyncSmsClient(BaseClient):
         service_plan_id: str | None = None,
         api_token: str | None = None,
         *,
+        auto_client_reference: bool = False,
         project_id: str | None = None,
         key_id: str | None = None,
         key_secret: str | None = None,
         region: str | None = None,
         base_url: str | None = None,
         auth_url: str | None = None,
-        auto_client_reference: bool = False,
         **settings: Unpack[ClientSettings],
     ) -> None:
         reject_unknown(f"{type(self).__name__}.__init__", settings)
