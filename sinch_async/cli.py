@@ -15,6 +15,15 @@ A campaign's chunks carry the client references ``{campaign_id}#{index}``. With
 ``--campaign-id`` each chunk is looked up before it is sent (a re-run never sends a chunk
 twice); ``--resume`` says the campaign exists, and without it an id whose chunk 0 exists is
 refused. A generated id (file name + UTC time + 4 random hex digits) is new, so no lookups.
+``--simulate`` with ``--resume`` is refused (exit 2): the embedded simulator starts empty
+and ends with the run, so there is nothing to resume; ``sinch-async serve`` and
+``SINCH_BASE_URL`` give a simulator that outlives the run.
+
+Invalid rows are listed with their line numbers: in full (values as written) in the
+``--invalid-out`` CSV file, masked in the JSON report (``invalid_rows``) and in the text
+report's examples, since stdout and stderr often end up in logs. A ``${column}`` of the body
+that is empty in some rows and has no ``--default`` is warned about with a count before
+sending (in a dry run, after reading; from stdin, after sending).
 
 ``rich`` (the ``cli`` extra) is optional and imported lazily, only for the progress bar.
 """
@@ -130,7 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="FILE is CSV with a header row (a number/msisdn/phone/phone_number/mobile/to "
         "column; other columns fill ${column} placeholders) or one number per line; "
         "'-' reads stdin. Invalid and duplicate rows are reported, not sent; exit 0 means "
-        "every valid recipient was sent.",
+        "every valid recipient was sent. Invalid rows are reported with their line numbers "
+        "(--invalid-out writes them all; the report on stdout masks the numbers). A "
+        "${column} left empty in some rows without a --default is warned about, with a "
+        "count, before sending.",
     )
     camp.add_argument("file", metavar="FILE")
     camp.add_argument("--body", required=True, help="message text, e.g. 'Hi ${name}'")
@@ -146,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the campaign --campaign-id (same file, same --chunk-size); without "
-        "it, an id whose first chunk was already sent is refused",
+        "it, an id whose first chunk was already sent is refused. Not with --simulate (its "
+        "simulator ends with each run): use `sinch-async serve` and SINCH_BASE_URL",
     )
     camp.add_argument(
         "--concurrency",
@@ -174,7 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--default",
         action="append",
         metavar="NAME=VALUE",
-        help="default value of a ${NAME} parameter (repeatable)",
+        help="value of ${NAME} for rows without one (repeatable); without it an empty NAME "
+        "cell sends the text without the word, and a warning counts those rows",
+    )
+    camp.add_argument(
+        "--invalid-out",
+        metavar="FILE.csv",
+        help="write the invalid rows to FILE.csv (columns: line, value as written, reason), "
+        "to fix them; written in dry runs too",
     )
     camp.add_argument(
         "--dry-run",
@@ -292,7 +312,7 @@ def _execute(args: argparse.Namespace) -> int:
         try:
             return asyncio.run(run_campaign(args, plan))
         finally:
-            plan.file.close()
+            plan.close()
     return asyncio.run(_run_command(args))
 
 
