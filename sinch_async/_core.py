@@ -44,6 +44,7 @@ from sinch_async._retry import (
     RetryPolicy,
     RetrySchedule,
     describe_failure,
+    got_no_answer,
     is_ambiguous,
     logger,
 )
@@ -63,6 +64,10 @@ Reconcile = Callable[[], Awaitable[RawResponse | None]]
 """Looks up whether an ambiguous send was applied; returns the created item or None."""
 
 HookFn = Callable[[Any], Any]
+
+_FIRST_POLL = 0.5
+"""Seconds between the first lookups of a send that got no answer; doubling, at most:"""
+_MAX_POLL = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,12 +309,43 @@ class Call(msgspec.Struct):
                 )
             ) from failure
         policy = self.policy
-        if isinstance(failure, SinchConnectionError) and policy and policy.reconcile_delay > 0:
-            # No answer came: the server may still be working on the request.
-            await asyncio.sleep(policy.reconcile_delay)
+        assert policy is not None
+        settling = got_no_answer(failure)  # the server may still be working on it
+        delay = policy.reconcile_delay if settling else 0.0
+        settled_at = time.monotonic() + delay + (policy.settle_window if settling else 0.0)
+        while True:
+            if delay > 0:
+                await asyncio.sleep(delay)
+            found = await self._look_up(failure)
+            if found is not None:
+                self.reconciled = True
+                logger.warning(
+                    "reconciled %s %s after %s: it was applied; not sending again",
+                    method,
+                    mask_numbers(self.path),
+                    describe_failure(failure),
+                )
+                return found
+            remaining = settled_at - time.monotonic()
+            if remaining <= 0:
+                return None
+            if not self.reconciled and delay <= policy.reconcile_delay:
+                logger.info(
+                    "%s %s not found after %s; looking it up again for up to %.0f s",
+                    method,
+                    mask_numbers(self.path),
+                    describe_failure(failure),
+                    remaining,
+                )
+            delay = min(max(2 * delay, _FIRST_POLL), _MAX_POLL, remaining)
+
+    async def _look_up(self, failure: SinchError) -> RawResponse | None:
+        """One lookup by reference; a failed lookup is an :class:`AmbiguousSendError`."""
+        assert self.reconcile is not None
         try:
-            found = await self.reconcile()
+            return await self.reconcile()
         except SinchError as lookup_error:
+            method, path = self.method, self._api_path()
             raise self._final(
                 AmbiguousSendError(
                     f"{method} {path} failed ambiguously ({failure}) and the lookup by "
@@ -321,15 +357,6 @@ class Call(msgspec.Struct):
                     cause=failure,
                 )
             ) from lookup_error
-        if found is not None:
-            self.reconciled = True
-            logger.warning(
-                "reconciled %s %s after %s: it was applied; not sending again",
-                method,
-                mask_numbers(self.path),
-                describe_failure(failure),
-            )
-        return found
 
     async def _before_retry(self, delay: float, failure: SinchError) -> None:
         """Log the coming retry and call the ``on_retry`` hook."""

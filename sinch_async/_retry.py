@@ -50,6 +50,7 @@ __all__ = [
     "RetryPolicy",
     "RetrySchedule",
     "describe_failure",
+    "got_no_answer",
     "is_ambiguous",
     "logger",
 ]
@@ -85,9 +86,14 @@ class RetryPolicy:
             unsafe calls only when the request provably never left).
         reconcile_window: How far before the first attempt the reconciliation
             lookup of an ambiguous send starts (300 s; clocks differ).
-        reconcile_delay: After a send got no answer (timeout, dropped connection),
-            wait this long before looking it up, since the server may still be
-            working on it (1 s).
+        reconcile_delay: After a send got no answer (timeout, dropped connection,
+            502, 504), wait this long before the first lookup, since the server may
+            still be working on it (1 s).
+        settle_window: After a send got no answer, keep looking it up, with
+            backoff, for this long after the first lookup before taking it as not
+            applied and sending it again (30 s): a request the server accepted but
+            was slow to process shows up within it and is returned, not repeated.
+            0 looks up once. A send that Sinch answered (500, 503) is looked up once.
     """
 
     max_attempts: int = 5
@@ -101,6 +107,7 @@ class RetryPolicy:
     retry_connection_errors: bool = True
     reconcile_window: float = 300.0
     reconcile_delay: float = 1.0
+    settle_window: float = 30.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -109,6 +116,8 @@ class RetryPolicy:
             raise ValueError("backoff and cap values must be >= 0")
         if self.deadline is not None and self.deadline <= 0:
             raise ValueError("deadline must be positive or None")
+        if self.reconcile_delay < 0 or self.settle_window < 0:
+            raise ValueError("reconcile_delay and settle_window must be >= 0")
 
     def delay_for(self, exc: BaseException | None, retry_number: int) -> float:
         """The wait before retry ``retry_number``: ``Retry-After`` (capped) or the backoff."""
@@ -160,6 +169,14 @@ class NotApplied(SinchError):
     def __init__(self, cause: SinchError) -> None:
         self.cause = cause
         super().__init__(str(cause))
+
+
+def got_no_answer(exc: BaseException) -> bool:
+    """True when the server may still be working on a request: no answer came (a timeout,
+    a dropped connection) or a gateway gave up waiting for the backend (502, 504)."""
+    if isinstance(exc, SinchConnectionError):
+        return True
+    return isinstance(exc, ApiError) and exc.status in (502, 504)
 
 
 def is_ambiguous(exc: BaseException) -> bool:

@@ -482,7 +482,8 @@ async def test_large_campaign_under_faults_sends_each_recipient_once(sim: SinchS
         sim.faults.add("POST /batches", status=502, times=1),
     ]
     # The faults are taken in order, so one chunk may meet several: allow enough attempts.
-    policy = RetryPolicy(backoff_base=0.01, backoff_max=0.05, max_attempts=15)
+    # A short settle window: the dropped-before sends are looked up for 0.3 s, then resent.
+    policy = RetryPolicy(backoff_base=0.01, backoff_max=0.05, max_attempts=15, settle_window=0.3)
     async with sim.client(retry=policy) as sms:
         report = await asyncio.wait_for(
             sms.batches.fan_out(source(), "Big sale!", campaign_id="big"), timeout=30
