@@ -214,6 +214,8 @@ class Call(msgspec.Struct):
                 if isinstance(exc, SinchConnectionError):
                     exc.path = self._api_path()  # the transport knows the URL, not the API path
                 failure: SinchError = exc
+            if isinstance(failure, ClientClosedError):
+                raise self._final(self._closed(failure))
             if self._ambiguous(failure):
                 found = await self._reconcile(failure)
                 if found is not None:
@@ -277,6 +279,22 @@ class Call(msgspec.Struct):
         """The error the call raises: the real failure, with the attempts made."""
         error = failure.cause if isinstance(failure, NotApplied) else failure
         error.attempts = self.sent
+        return error
+
+    def _closed(self, failure: ClientClosedError) -> SinchError:
+        """Closed during the exchange: a send may have reached the server, so it is ambiguous."""
+        if not (failure.in_flight and self.idempotency is Idempotency.UNSAFE):
+            return failure
+        method, path = self.method, self._api_path()
+        error = AmbiguousSendError(
+            f"{method} {path} was in flight when the client was closed; it may or may not "
+            "have been applied",
+            method=method,
+            path=path,
+            request=self.request_obj,
+            cause=failure,
+        )
+        error.__cause__ = failure
         return error
 
     def _ambiguous(self, failure: SinchError) -> bool:

@@ -175,6 +175,15 @@ class Transport:
                 return RawResponse(response.status, response.headers, await response.read())
         except _WIRE_ERRORS as exc:
             raise wire_error(exc, method, url) from exc
+        except asyncio.CancelledError:
+            if not self.closed or _cancel_requested():
+                raise
+            # aclose() cancelled this request's wait for a connection or its exchange: the
+            # caller asked for no cancellation, so it gets a library error instead.
+            raise ClientClosedError(
+                f"the client was closed while {method} {_path(url)} was in flight",
+                in_flight=True,
+            ) from None
 
     async def aclose(self) -> None:
         """Close the session if this transport created it. Safe to call twice."""
@@ -223,6 +232,14 @@ def wire_error(exc: BaseException, method: str, url: str | URL) -> SinchError:
     else:
         message = f"{method} {path} failed: {_reason(exc)}"
     return error(message, method=method, path=path, request_sent=sent)
+
+
+def _cancel_requested() -> bool:
+    """True when the running task itself is being cancelled (Python 3.11+ can tell; on
+    3.10 a cancellation that arrives while the client is closing is taken as the close's)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is not None and cancelling() > 0
 
 
 def _where(url: str | URL) -> str:

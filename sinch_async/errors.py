@@ -62,7 +62,12 @@ class SinchValidationError(SinchError, ValueError):
 
 
 class ClientClosedError(SinchError, RuntimeError):
-    """The client was used after ``aclose()``."""
+    """The client was used after ``aclose()``, or closed while this call waited for or
+    made its request (``in_flight``: the request may have reached the server)."""
+
+    def __init__(self, message: str, *, in_flight: bool = False) -> None:
+        self.in_flight = in_flight
+        super().__init__(message)
 
 
 class EventLoopMismatchError(SinchError, RuntimeError):
