@@ -174,6 +174,8 @@ class Call(msgspec.Struct):
         core, hooks, method, path = self.core, self.hooks, self.method, self.path
         limiter, transport = core.limiter, core.transport
         schedule: RetrySchedule | None = None  # tenacity's verdicts, from the first failure on
+        # A send reports its state to an active call_info() block (see CallInfo.in_doubt).
+        info = current_call_info() if self.idempotency is Idempotency.UNSAFE else None
         while True:
             self.attempts += 1
             try:
@@ -193,11 +195,17 @@ class Call(msgspec.Struct):
                         )
                     sent_at = time.monotonic()
                     self.sent += 1
-                    response = await transport.send(
-                        method, self.url, self.params, self.body, headers
-                    )
-                    if response.status == 401 and core.oauth:
-                        response = await self._after_401(response, authorization)
+                    if info is not None:
+                        info.sending += 1
+                    try:
+                        response = await transport.send(
+                            method, self.url, self.params, self.body, headers
+                        )
+                        if response.status == 401 and core.oauth:
+                            response = await self._after_401(response, authorization)
+                    finally:
+                        if info is not None:
+                            info.sending -= 1
                 finally:
                     limiter.release()
                 if hooks.on_response is not None:
@@ -215,9 +223,17 @@ class Call(msgspec.Struct):
                     exc.path = self._api_path()  # the transport knows the URL, not the API path
                 failure: SinchError = exc
             if isinstance(failure, ClientClosedError):
+                if info is not None and failure.in_flight:
+                    info.ambiguous += 1
+                    info.in_doubt = True
                 raise self._final(self._closed(failure))
+            if info is not None and is_ambiguous(failure):
+                info.ambiguous += 1
+                info.in_doubt = True  # until a lookup resolves it
             if self._ambiguous(failure):
                 found = await self._reconcile(failure)
+                if info is not None:
+                    info.in_doubt = False  # found applied, or not applied: resolved
                 if found is not None:
                     if self.record and current_call_info() is not None:
                         self._record(found)

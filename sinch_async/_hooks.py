@@ -62,6 +62,13 @@ class CallInfo:
     Describes the last call made in the block: its ``status``, response
     ``headers``, ``attempts`` and ``retries_taken``, and whether it was
     ``reconciled`` (an ambiguous send found already created).
+
+    The sends of the block (calls that must not be repeated blindly) also keep, as they
+    run: ``sending``, how many of their requests are on the wire now; ``ambiguous``, how
+    many of their attempts failed without telling whether they were applied; and
+    ``in_doubt``, true while such a failure is not resolved (a lookup found the send
+    applied or showed it was not). The fan-out reads these to stop a cancelled campaign
+    without losing track of a batch.
     """
 
     status: int | None = None
@@ -69,6 +76,9 @@ class CallInfo:
     attempts: int = 0
     reconciled: bool = False
     calls: int = 0
+    sending: int = 0
+    ambiguous: int = 0
+    in_doubt: bool = False
 
     @property
     def retries_taken(self) -> int:

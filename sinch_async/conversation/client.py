@@ -264,22 +264,21 @@ class AsyncConversationBatchClient(BaseClient):
         self, correlation_id: str, retry: RetryPolicy, since: datetime
     ) -> RawResponse | None:
         """The batch an ambiguous send created (as its send response), or None."""
-        batch = await self._find_by_reference(correlation_id, retry)
-        if batch is None:
+        found = await self._find_by_reference(correlation_id, retry)
+        if not found:
             return None
+        batch = found[0]
         answer = BatchSendResponse(batch_id=batch.batch_id, send_after=batch.send_after)
         return RawResponse(200, {}, encode(answer))
 
     async def _find_by_reference(
         self, correlation_id: str, retry: RetryPolicy | DefaultType = DEFAULT
-    ) -> BatchStatus | None:
-        """The batch sent with this correlation ID, or None: the one lookup behind both
-        the reconciliation of an ambiguous send and the fan-out's resume."""
+    ) -> list[BatchStatus]:
+        """The batches sent with this correlation ID (normally one, or none): the one
+        lookup behind the reconciliation of an ambiguous send, the fan-out's resume and
+        its check for duplicates."""
         found = await self._list(CORRELATION_METADATA_KEY, correlation_id, lookup=retry)
-        for batch in found:
-            if batch.batch_metadata.get(CORRELATION_METADATA_KEY) == correlation_id:
-                return batch
-        return None
+        return [b for b in found if b.batch_metadata.get(CORRELATION_METADATA_KEY) == correlation_id]
 
     async def cancel(
         self,

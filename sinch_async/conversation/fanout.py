@@ -186,9 +186,8 @@ class ConversationFanOut(FanOutEngine[RecipientAndParams, ConversationFanOutRepo
             meta[CAMPAIGN_METADATA_KEY] = self.campaign_id
         return msgspec.structs.replace(self.probe, recipient_and_params=items, batch_metadata=meta)
 
-    async def find_chunk(self, reference: str) -> str | None:
-        found = await self.client._find_by_reference(reference)
-        return None if found is None else found.batch_id
+    async def find_batches(self, reference: str) -> list[str]:
+        return [batch.batch_id for batch in await self.client._find_by_reference(reference)]
 
     async def send_chunk(self, reference: str, items: list[RecipientAndParams]) -> str:
         sent = await self.client.send_request(self._request(reference, items))

@@ -16,11 +16,12 @@ with the Conversation fan-out), :mod:`._sms` (the SMS chunk), :mod:`._numbers`.
 from __future__ import annotations
 
 from sinch_async.fanout._engine import MAX_CHUNK as MAX_CHUNK
-from sinch_async.fanout._engine import FanOutSettings, run_chunks
+from sinch_async.fanout._engine import FanOutSettings
 from sinch_async.fanout._engine import chunk_reference as chunk_reference
 from sinch_async.fanout._numbers import normalize_e164
 from sinch_async.fanout._report import (
     ChunkResult,
+    DuplicatedChunk,
     FanOutCancelled,
     FanOutProgress,
     FanOutReport,
@@ -33,6 +34,7 @@ from sinch_async.fanout._sms import SmsFanOutArgs
 
 __all__ = [
     "ChunkResult",
+    "DuplicatedChunk",
     "FanOutCancelled",
     "FanOutProgress",
     "FanOutReport",
@@ -42,5 +44,4 @@ __all__ = [
     "Recipient",
     "SmsFanOutArgs",
     "normalize_e164",
-    "run_chunks",
 ]

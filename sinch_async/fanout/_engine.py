@@ -23,7 +23,6 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -31,10 +30,12 @@ from collections.abc import (
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, cast
 
+from sinch_async._hooks import CallInfo, call_info
 from sinch_async._intset import IntSet
 from sinch_async.errors import SinchError, SinchValidationError
 from sinch_async.fanout._report import (
     ChunkResult,
+    DuplicatedChunk,
     FanOutCancelled,
     FanOutProgress,
     FanOutReport,
@@ -47,11 +48,11 @@ __all__ = [
     "FanOutOptions",
     "FanOutSettings",
     "chunk_reference",
-    "run_chunks",
 ]
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
+ChunkStatus = Literal["created", "existing", "failed", "unknown"]
 ReportT = TypeVar("ReportT", bound=FanOutReport)
 
 DedupeKey = str | tuple[str, int]
@@ -187,6 +188,10 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         self._seen = _Seen() if options.dedupe else None
         self._started = time.monotonic()
         self._buffer: list[ItemT] = []
+        self._calls: dict[int, CallInfo] = {}
+        """The running chunks' call state (requests on the wire, unresolved sends)."""
+        self._ambiguous: list[int] = []
+        """Chunks whose send was ambiguous at least once: checked for duplicates at the end."""
 
     # --- what each API supplies ----------------------------------------------------------
 
@@ -207,8 +212,9 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         """A short text naming a recipient in the report."""
 
     @abstractmethod
-    async def find_chunk(self, reference: str) -> str | None:
-        """The ID of the batch Sinch has for this chunk reference, if any (resume)."""
+    async def find_batches(self, reference: str) -> list[str]:
+        """The IDs of the batches Sinch has under this chunk reference, oldest first
+        (resume, and the check for duplicates)."""
 
     @abstractmethod
     async def send_chunk(self, reference: str, items: list[ItemT]) -> str:
@@ -260,14 +266,20 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
 
     async def _send(self, index: int, items: list[ItemT]) -> ChunkResult:
         reference = self.reference(index)
-        try:
-            if self.resume:
-                existing = await self.find_chunk(reference)
-                if existing is not None:
-                    return self._result(index, reference, items, "existing", existing)
-            batch_id = await self.send_chunk(reference, items)
-        except SinchError as exc:
-            return self._result(index, reference, items, "failed", None, exc)
+        with call_info() as info:  # the send's state, for stopping and for the final check
+            self._calls[index] = info
+            try:
+                if self.resume:
+                    existing = await self.find_batches(reference)
+                    if existing:
+                        return self._result(index, reference, items, "existing", existing[0])
+                batch_id = await self.send_chunk(reference, items)
+            except SinchError as exc:
+                status: ChunkStatus = "unknown" if info.in_doubt else "failed"
+                return self._result(index, reference, items, status, None, exc)
+            finally:
+                if info.ambiguous:
+                    self._ambiguous.append(index)
         return self._result(index, reference, items, "created", batch_id)
 
     def _result(
@@ -275,7 +287,7 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         index: int,
         reference: str,
         items: list[ItemT],
-        status: Literal["created", "existing", "failed"],
+        status: ChunkStatus,
         batch_id: str | None,
         error: BaseException | None = None,
     ) -> ChunkResult:
@@ -300,15 +312,7 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
 
     def run(self) -> AsyncGenerator[ChunkResult, None]:
         """Yield chunk results as they complete; the report fills in as they do."""
-        return run_chunks(
-            self._chunks(),
-            self._send,
-            concurrency=self.concurrency,
-            report=self.report,
-            on_result=self._progress,
-            take_unsent=self._take_unsent,
-            finish=self.finish,
-        )
+        return self._schedule()
 
     async def complete(self) -> ReportT:
         """Run to the end and return the report; on cancellation raise
@@ -320,62 +324,127 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
             raise FanOutCancelled(self.report) from None
         return self.report
 
+    async def _schedule(self) -> AsyncGenerator[ChunkResult, None]:
+        """Start up to ``concurrency`` chunk sends as chunks are read; record and yield
+        each result as it completes; at the end, check the ambiguous sends for duplicates.
+
+        Stopped early (cancelled, the source failed, the caller stopped iterating), the
+        run stops its chunks as :meth:`_stop` says, and the recipients read but not yet
+        in a started chunk go to ``report.not_sent``: nothing is sent after it returns.
+        """
+        chunks = self._chunks()
+        pending: dict[asyncio.Task[ChunkResult], tuple[int, list[ItemT]]] = {}
+        index = 0
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < self.concurrency:
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    pending[asyncio.ensure_future(self._send(index, chunk))] = (index, chunk)
+                    index += 1
+                if not pending:
+                    break
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    del pending[task]
+                for result in sorted((t.result() for t in done), key=lambda r: r.index):
+                    self._record(result)
+                    yield result
+            await self._check_ambiguous()
+        except BaseException:
+            await self._stop(pending)
+            self.report.not_sent.extend(self._take_unsent())
+            raise
+        finally:
+            await chunks.aclose()
+            self.report.chunks.sort(key=lambda c: c.index)
+            self.finish()
+
+    def _record(self, result: ChunkResult) -> None:
+        self._calls.pop(result.index, None)
+        self.report.chunks.append(result.slim())
+        self._progress()
+
+    async def _stop(
+        self, pending: dict[asyncio.Task[ChunkResult], tuple[int, list[ItemT]]]
+    ) -> None:
+        """Stop the chunks of a run that is ending early.
+
+        A chunk with no request of its send on the wire (waiting for the rate limiter,
+        a connection, a backoff or a lookup) is cancelled: its recipients are not sent,
+        or unknown if an earlier attempt of its send is unresolved. A chunk whose send is
+        on the wire is let finish that request (its outcome counts), then stopped before
+        any retry. Cancelled again meanwhile, the run abandons the requests on the wire:
+        their recipients are unknown.
+        """
+        abandoning = False
+        cancelled: dict[asyncio.Task[ChunkResult], bool] = {}  # -> was on the wire
+        while pending:
+            for task, (index, items) in list(pending.items()):
+                if task.done():
+                    del pending[task]
+                    self._stopped(task, index, items, cancelled.get(task, False))
+                    continue
+                info = self._calls.get(index)
+                on_wire = info is not None and info.sending > 0
+                if task not in cancelled and (abandoning or not on_wire):
+                    cancelled[task] = on_wire
+                    task.cancel()
+            if pending:
+                try:
+                    await asyncio.wait(pending, timeout=0.05)
+                except asyncio.CancelledError:
+                    abandoning = True  # cancelled again: stop waiting for the wire
+
+    def _stopped(
+        self, task: asyncio.Task[ChunkResult], index: int, items: list[ItemT], on_wire: bool
+    ) -> None:
+        """Record a chunk of a run that is ending early."""
+        info = self._calls.pop(index, None)
+        if not task.cancelled() and task.exception() is None:
+            self._record(task.result())
+            return
+        if on_wire or (info is not None and info.in_doubt):
+            reference = self.reference(index)
+            error = asyncio.CancelledError("stopped while its send was unresolved")
+            self.report.chunks.append(
+                self._result(index, reference, items, "unknown", None, error).slim()
+            )
+        else:
+            self.report.not_sent.extend(self.label(item) for item in items)
+        self._progress()
+
+    async def _check_ambiguous(self) -> None:
+        """Look up every chunk whose send was ambiguous: a chunk Sinch has more than once
+        is reported as duplicated; a failed or unknown one that Sinch has after all is
+        sent, an unknown one it does not have is failed."""
+        if not self._ambiguous:
+            return
+        by_index = {chunk.index: position for position, chunk in enumerate(self.report.chunks)}
+        for index in sorted(self._ambiguous):
+            reference = self.reference(index)
+            try:
+                found = await self.find_batches(reference)
+            except SinchError:
+                continue  # the chunk keeps the outcome it had
+            position = by_index[index]
+            chunk = self.report.chunks[position]
+            if len(found) > 1:
+                duplicate = DuplicatedChunk(index, reference, tuple(found), chunk.count)
+                self.report.duplicated.append(duplicate)
+            if not chunk.ok and found:
+                chunk.status, chunk.batch_id, chunk.error = "created", found[0], None
+                self.report.chunks[position] = chunk.slim()
+            elif chunk.status == "unknown":
+                chunk.status = "failed"
+
     async def read_only(self) -> ReportT:
         """Read and check every recipient without sending anything."""
         async for _ in self._chunks():
             pass
         self.finish()
         return self.report
-
-
-async def run_chunks(
-    chunks: AsyncGenerator[T, None],
-    send: Callable[[int, T], Awaitable[ChunkResult]],
-    *,
-    concurrency: int,
-    report: FanOutReport,
-    on_result: Callable[[], None],
-    take_unsent: Callable[[], list[str]],
-    finish: Callable[[], None],
-) -> AsyncGenerator[ChunkResult, None]:
-    """The chunk scheduler of :class:`FanOutEngine`.
-
-    Starts up to ``concurrency`` sends at a time as chunks come from ``chunks``,
-    records each result in ``report`` and yields it as it completes. If the run
-    is cancelled, stopped early, or the source fails, chunks in flight are let
-    finish (nothing is sent after the call returns, and the report is exact) and
-    the recipients read but not in a started chunk (``take_unsent()``) go to
-    ``report.not_sent``.
-    """
-    pending: set[asyncio.Task[ChunkResult]] = set()
-    index = 0
-    exhausted = False
-    try:
-        while True:
-            while not exhausted and len(pending) < concurrency:
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    exhausted = True
-                    break
-                pending.add(asyncio.ensure_future(send(index, chunk)))
-                index += 1
-            if not pending:
-                break
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for result in sorted((t.result() for t in done), key=lambda r: r.index):
-                report.chunks.append(result.slim())
-                on_result()
-                yield result
-    except BaseException:
-        if pending:
-            finished = await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
-            for outcome in finished:
-                if isinstance(outcome, ChunkResult):
-                    report.chunks.append(outcome.slim())
-        report.not_sent.extend(take_unsent())
-        raise
-    finally:
-        await chunks.aclose()
-        report.chunks.sort(key=lambda c: c.index)
-        finish()

@@ -10,6 +10,7 @@ from typing import Literal
 
 __all__ = [
     "ChunkResult",
+    "DuplicatedChunk",
     "FanOutCancelled",
     "FanOutProgress",
     "FanOutReport",
@@ -45,8 +46,11 @@ class ChunkResult:
     """The outcome of one chunk (one batch of up to ``chunk_size`` recipients).
 
     ``status`` is ``"created"`` (sent now), ``"existing"`` (Sinch already had a
-    batch with this ``client_reference``: a resumed campaign), or ``"failed"``
-    (``error`` says why; the recipients were not sent). ``count`` is the number of
+    batch with this ``client_reference``: a resumed campaign), ``"failed"``
+    (``error`` says why; the recipients were not sent) or ``"unknown"`` (the send may
+    or may not have been applied and that could not be resolved, e.g. a lookup failed
+    or the run was stopped while it was unresolved; look it up by its
+    ``client_reference`` before sending those recipients again). ``count`` is the number of
     recipients. ``fan_out_iter`` yields every chunk with its ``recipients``; the
     :class:`FanOutReport` keeps the recipients (and parameters) of failed chunks
     only, so that a campaign of millions stays in bounded memory.
@@ -55,7 +59,7 @@ class ChunkResult:
     index: int
     client_reference: str
     recipients: list[str]
-    status: Literal["created", "existing", "failed"]
+    status: Literal["created", "existing", "failed", "unknown"]
     batch_id: str | None = None
     error: BaseException | None = None
     parameters: dict[str, dict[str, str]] | None = field(default=None, repr=False)
@@ -82,7 +86,20 @@ class ChunkResult:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        """True when Sinch has this chunk as a batch (created now or found)."""
+        return self.status == "created" or self.status == "existing"
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicatedChunk:
+    """A chunk that Sinch has as more than one batch: its recipients got the message
+    more than once (a send applied after its settle window ran out, then sent again)."""
+
+    index: int
+    client_reference: str
+    batch_ids: tuple[str, ...]
+    count: int
+    """Recipients in the chunk (each got ``len(batch_ids)`` messages)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +114,7 @@ class FanOutProgress:
     invalid: int
     duplicates: int
     elapsed: float
+    recipients_unknown: int = 0
 
     @property
     def rate(self) -> float:
@@ -107,7 +125,8 @@ class FanOutProgress:
 @dataclass
 class FanOutReport:
     """Where every recipient went: ``read == valid + invalid + duplicates`` and
-    ``valid == sent + failed + not_sent``."""
+    ``valid == sent + failed + not_sent + unknown``; ``duplicated`` lists, on top, the
+    chunks that Sinch has more than once."""
 
     campaign_id: str | None = None
     read: int = 0
@@ -116,7 +135,9 @@ class FanOutReport:
     invalid: list[InvalidRecipient] = field(default_factory=list)
     chunks: list[ChunkResult] = field(default_factory=list)
     not_sent: list[str] = field(default_factory=list)
-    """Valid recipients of chunks never started (the run was cancelled)."""
+    """Valid recipients whose chunk never started its send (the run was cancelled)."""
+    duplicated: list[DuplicatedChunk] = field(default_factory=list)
+    """Chunks found as more than one batch when the run checked its ambiguous sends."""
     estimate: MessageEstimate | None = None
     dry_run: bool = False
     elapsed: float = 0.0
@@ -128,7 +149,12 @@ class FanOutReport:
 
     @property
     def failed_chunks(self) -> list[ChunkResult]:
-        return [c for c in self.chunks if not c.ok]
+        return [c for c in self.chunks if c.status == "failed"]
+
+    @property
+    def unknown_chunks(self) -> list[ChunkResult]:
+        """Chunks whose send may or may not have been applied (see :class:`ChunkResult`)."""
+        return [c for c in self.chunks if c.status == "unknown"]
 
     @property
     def sent(self) -> int:
@@ -137,10 +163,20 @@ class FanOutReport:
 
     @property
     def failed(self) -> int:
-        return sum(c.count for c in self.chunks if not c.ok)
+        """Recipients of chunks that failed (not sent)."""
+        return sum(c.count for c in self.chunks if c.status == "failed")
+
+    @property
+    def unknown(self) -> int:
+        """Recipients of chunks whose outcome is unknown."""
+        return sum(c.count for c in self.chunks if c.status == "unknown")
 
     def failed_recipients(self) -> list[Recipient]:
-        """Recipients of failed chunks (with their parameters), to retry just those."""
+        """Recipients of failed chunks (with their parameters), to retry just those.
+
+        Chunks of unknown outcome are not in it: sending them again could text them
+        twice; look them up by their ``client_reference`` first.
+        """
         out: list[Recipient] = []
         for chunk in self.failed_chunks:
             params = chunk.parameters or {}
@@ -155,8 +191,14 @@ class FanOutReport:
 
     @property
     def complete(self) -> bool:
-        """True when every valid recipient is in a batch Sinch has."""
-        return self.failed == 0 and not self.not_sent and self.sent == self.valid
+        """True when every valid recipient is in exactly one batch Sinch has."""
+        return (
+            self.failed == 0
+            and self.unknown == 0
+            and not self.not_sent
+            and not self.duplicated
+            and self.sent == self.valid
+        )
 
     def progress(self, started: float) -> FanOutProgress:
         """A :class:`FanOutProgress` snapshot (``started`` is the run's monotonic start)."""
@@ -169,6 +211,7 @@ class FanOutReport:
             invalid=len(self.invalid),
             duplicates=self.duplicates,
             elapsed=time.monotonic() - started,
+            recipients_unknown=self.unknown,
         )
 
     def summary(self) -> str:
@@ -177,8 +220,24 @@ class FanOutReport:
             f"{self.duplicates:,} duplicates",
             f"sent {self.sent:,} in {len(self.batches):,} batches"
             + (f"; {self.failed:,} failed in {len(self.failed_chunks)} chunks" * bool(self.failed))
-            + (f"; {len(self.not_sent):,} not sent (cancelled)" if self.not_sent else ""),
+            + (f"; {len(self.not_sent):,} not sent (cancelled)" if self.not_sent else "")
+            + (
+                f"; {self.unknown:,} unknown in {len(self.unknown_chunks)} chunks (look them up "
+                "by client_reference before sending again)"
+                if self.unknown
+                else ""
+            ),
         ]
+        if self.duplicated:
+            texted = sum(d.count for d in self.duplicated)
+            lines.append(
+                f"DUPLICATED: {len(self.duplicated)} chunks ({texted:,} recipients) are more "
+                "than one batch: "
+                + ", ".join(
+                    f"{d.client_reference} x{len(d.batch_ids)}" for d in self.duplicated[:5]
+                )
+                + (" ..." if len(self.duplicated) > 5 else "")
+            )
         if self.estimate is not None:
             lines.append(
                 f"estimate: {self.estimate.messages:,} messages "
@@ -189,7 +248,9 @@ class FanOutReport:
 
 class FanOutCancelled(asyncio.CancelledError):
     """The fan-out was cancelled. ``report`` says exactly which chunks were created
-    (chunks in flight were allowed to finish) and which recipients were not sent.
+    (requests on the wire were allowed to finish), which recipients were not sent (their
+    chunk had not started its request) and which are unknown (a second cancel abandoned
+    their request, or it was unresolved).
 
     A subclass of ``asyncio.CancelledError``: it propagates like a cancellation
     (``except Exception`` does not swallow it) and carries the partial report.
@@ -220,4 +281,5 @@ class FanOutCancelled(asyncio.CancelledError):
         super().__init__(
             f"fan-out cancelled: {report.sent:,} recipients in {len(report.batches)} batches "
             f"were sent, {len(report.not_sent):,} were not"
+            + (f", {report.unknown:,} are unknown" if report.unknown else "")
         )

@@ -151,10 +151,10 @@ class SmsFanOut(FanOutEngine[_Item, FanOutReport]):
             params.setdefault(name, {})["default"] = default
         return numbers, params
 
-    async def find_chunk(self, reference: str) -> str | None:
+    async def find_batches(self, reference: str) -> list[str]:
         since = datetime.now(timezone.utc) - timedelta(days=_LOOKUP_WINDOW_DAYS)
         found = await self.batches._find_by_reference(reference, since)
-        return None if found is None else str(found["id"])
+        return [str(batch["id"]) for batch in found]
 
     async def send_chunk(self, reference: str, items: list[_Item]) -> str:
         numbers, parameters = self._batch_fields(items)

@@ -93,16 +93,16 @@ class Batches:
     ) -> RawResponse | None:
         """The batch an ambiguous send created (as its response), or None."""
         found = await self._find_by_reference(client_reference, since, retry)
-        return None if found is None else RawResponse(200, {}, encode(found))
+        return RawResponse(200, {}, encode(found[0])) if found else None
 
     async def _find_by_reference(
         self, client_reference: str, since: datetime, retry: RetryPolicy | DefaultType = DEFAULT
-    ) -> dict[str, Any] | None:
-        """The batch created since ``since`` with this ``client_reference`` (its JSON
-        object as Sinch sent it), or None.
+    ) -> list[dict[str, Any]]:
+        """The batches created since ``since`` with this ``client_reference`` (JSON objects
+        as Sinch sent them), oldest first; normally one, or none.
 
-        The one lookup behind both the reconciliation of an ambiguous send and the
-        fan-out's resume: the newest 100 batches with that reference.
+        The one lookup behind the reconciliation of an ambiguous send, the fan-out's
+        resume and its check for duplicates: the newest 100 batches with that reference.
         """
         params = [
             ("client_reference", client_reference),
@@ -117,10 +117,8 @@ class Batches:
             items = _BATCH_LIST.raw_items(response.body)
         except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)
             raise decode_error(response, exc, "GET", "/batches") from None
-        for item in items:
-            if item.get("client_reference") == client_reference:
-                return item
-        return None
+        found = [item for item in items if item.get("client_reference") == client_reference]
+        return found[::-1]  # Sinch lists the newest first
 
     @overload
     async def send(self, to: SendRequest, /) -> Batch: ...
