@@ -25,12 +25,23 @@ from sinch_async.models.batches import (
     UpdateBatchRequest,
 )
 from sinch_async.models.enums import DeliveryReportType
+from sinch_async.numbers import (
+    GROUP_ID,
+    NUMBER_LIMIT,
+    PLAIN_NUMBER,
+    PLAIN_NUMBER_LIST,
+    RECIPIENT_LIMIT,
+    normalize_e164,
+    number_error,
+    recipient_problem,
+)
 
 __all__ = [
     "MAX_BODY_CHARS",
     "MAX_RECIPIENTS",
     "PER_BATCH_HINT",
     "check_group_name",
+    "check_phone_numbers",
     "check_recipients",
     "check_send_request",
     "check_update_request",
@@ -52,13 +63,24 @@ class _Recipients(msgspec.Struct):
     to: list[Annotated[str, msgspec.Meta(min_length=1)]]
 
 
+_plain_number = PLAIN_NUMBER.fullmatch
+_plain_numbers = PLAIN_NUMBER_LIST.fullmatch
+_group_id = GROUP_ID.fullmatch
+
+
 def check_recipients(
     to: object, field: str = "to", *, maximum: int = MAX_RECIPIENTS, hint: str = ""
 ) -> list[str]:
-    """A non-empty list of non-empty strings, at most ``maximum`` long."""
+    """A non-empty list of at most ``maximum`` phone numbers or group IDs.
+
+    The numbers follow the rule of :mod:`sinch_async.numbers` (an invalid one raises,
+    naming its position, the masked number and the reason); they are returned as given.
+    """
     if type(to) is list and len(to) == 1:
         number = to[0]
-        if type(number) is str and number:
+        if type(number) is str and (
+            _plain_number(number) is not None or _group_id(number) is not None
+        ):
             return [number]  # one recipient (an OTP, a notification): no conversion pass
     if isinstance(to, str):
         to = [to]
@@ -73,19 +95,43 @@ def check_recipients(
         raise SinchValidationError(
             field, f"holds {count} recipients; the limit is {maximum}{hint}", limit=f"1..{maximum}"
         )
+    return _checked_items(to, field, groups=True)
+
+
+def check_phone_numbers(values: object, field: str) -> list[str]:
+    """A list (possibly empty) of phone numbers (no group IDs), as given."""
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        got = "not a string" if isinstance(values, str) else f"got {type(values).__name__}"
+        raise SinchValidationError(field, f"must be a list of phone numbers, {got}")
+    return _checked_items(values, field, groups=False)
+
+
+def _checked_items(items: Sequence[object], field: str, *, groups: bool) -> list[str]:
+    """``items`` as a new list of plain ``str``, each a valid phone number (or, with
+    ``groups``, a group ID); the first invalid item raises."""
     try:
         # One pass in C: every item a non-empty string (str subclasses become plain
         # str, which the encoder needs); copies into a new list.
-        return msgspec.convert({"to": to}, _Recipients).to
+        checked: list[str] | None = msgspec.convert({"to": items}, _Recipients).to
     except msgspec.ValidationError:
-        pass  # find the offending item below, for a precise message
-    items = list(to)
+        checked = None  # a non-string or empty item: found below, for a precise message
+    if checked is not None:
+        # One regex pass over the whole list for the usual form (+ and digits); a NUL
+        # inside an item would split it in two, hence the count.
+        joined = "\x00".join(checked)
+        if not checked or (
+            _plain_numbers(joined) is not None and joined.count("\x00") == len(checked) - 1
+        ):
+            return checked
+    what = "a phone number or group ID" if groups else "a phone number"
+    limit = RECIPIENT_LIMIT if groups else NUMBER_LIMIT
     for index, item in enumerate(items):
         if not isinstance(item, str) or not item:
-            raise SinchValidationError(
-                f"{field}[{index}]", "must be a non-empty string (a phone number or group ID)"
-            )
-    return [str(item) for item in items]
+            raise SinchValidationError(f"{field}[{index}]", f"must be a non-empty string ({what})")
+        reason = recipient_problem(item) if groups else normalize_e164(item)[1]
+        if reason is not None:
+            raise number_error(f"{field}[{index}]", item, reason, limit=limit)
+    return checked if checked is not None else [str(item) for item in items]
 
 
 def _check_len(value: Any, field: str, maximum: int) -> None:

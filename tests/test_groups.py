@@ -21,6 +21,10 @@ from tests.conftest import TOKEN, RecordingServer, api_path, group_json, header,
 GROUP_ID = "01FC66621XXXXX119Z8PMV1QPU"
 GROUP_PATH = api_path(f"/groups/{GROUP_ID}")
 GROUP = group_json()
+MEMBER = "+46700000001"
+"""Stands in for the fixtures' member "foo", which is not a phone number (refused before I/O)."""
+REMOVED = "+46700000002"
+"""Stands in for the fixture's "+0987654321" (a country code cannot start with 0)."""
 
 
 def assert_json_request(server: RecordingServer, method: str, path: str) -> Any:
@@ -60,7 +64,7 @@ async def test_create_full_body_matches_fixture(
     server.respond(201, GROUP)
     group = await sms.groups.create(
         name="My new customers",
-        members=["foo"],
+        members=[MEMBER],
         child_groups=["01FC66621XXXXX119Z8PMV1AHY", "01FC66621XXXXX119Z8PMV1A00"],
         auto_update=AutoUpdate(
             to=15551231234,
@@ -71,7 +75,7 @@ async def test_create_full_body_matches_fixture(
         ),
     )
     body = assert_json_request(server, "POST", api_path("/groups"))
-    assert body == load_fixture("CreateGroupRequestDto.json")
+    assert body == {**load_fixture("CreateGroupRequestDto.json"), "members": [MEMBER]}
     assert_fixture_group(group)
 
 
@@ -222,9 +226,9 @@ async def test_get_bad_body(server: RecordingServer, sms: AsyncSmsClient) -> Non
 
 async def test_replace(server: RecordingServer, sms: AsyncSmsClient) -> None:
     server.respond(200, GROUP)
-    group = await sms.groups.replace(GROUP_ID, name="My new customers", members=["foo"])
+    group = await sms.groups.replace(GROUP_ID, name="My new customers", members=[MEMBER])
     body = assert_json_request(server, "PUT", GROUP_PATH)
-    assert body == load_fixture("ReplaceGroupRequestDto.json")
+    assert body == {**load_fixture("ReplaceGroupRequestDto.json"), "members": [MEMBER]}
     assert_fixture_group(group)
 
 
@@ -275,7 +279,7 @@ async def test_update_full_body_matches_fixture(
         GROUP_ID,
         name="My new customers",
         add=["+12345674890"],
-        remove=["+0987654321", "+3456789123"],
+        remove=[REMOVED, "+3456789123"],
         add_from_group="01FC66621XXXXX119Z8PMV1AHY",
         remove_from_group="01FC66621XXXXX119Z8PMV1A00",
         auto_update=AutoUpdate(
@@ -287,7 +291,9 @@ async def test_update_full_body_matches_fixture(
         ),
     )
     body = assert_json_request(server, "POST", GROUP_PATH)
-    assert body == load_fixture("groups/request/GroupUpdateRequestDto.json")
+    expected = load_fixture("groups/request/GroupUpdateRequestDto.json")
+    assert expected["remove"][0] == "+0987654321"  # country code 0: refused by the number rule
+    assert body == {**expected, "remove": [REMOVED, "+3456789123"]}
     assert_fixture_group(group)
 
 

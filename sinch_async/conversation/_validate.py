@@ -21,6 +21,7 @@ from sinch_async.conversation.models import (
     RecipientAndParams,
 )
 from sinch_async.errors import SinchValidationError
+from sinch_async.numbers import normalize_e164, number_error
 
 __all__ = [
     "CAMPAIGN_METADATA_KEY",
@@ -264,7 +265,30 @@ def to_recipients(values: object) -> list[RecipientAndParams]:
             f"holds {count} recipients; a batch takes 1 to {MAX_RECIPIENTS} (use fan_out for more)",
             limit=f"1..{MAX_RECIPIENTS} items",
         )
-    return [to_recipient(item, f"{field}[{i}]") for i, item in enumerate(items)]
+    out = [to_recipient(item, f"{field}[{i}]") for i, item in enumerate(items)]
+    for i, item in enumerate(out):
+        _check_phone_identities(item.recipient, f"{field}[{i}].recipient")
+    return out
+
+
+PHONE_IDENTITY_CHANNELS: Final = frozenset({"SMS", "MMS", "WHATSAPP", "RCS", "VIBERBM"})
+"""Channels whose identity is a phone number (the fan-out's ``PHONE_CHANNELS``)."""
+
+
+def _check_phone_identities(recipient: Recipient, field: str) -> None:
+    """Phone identities follow the number rule of :mod:`sinch_async.numbers` (sent as given;
+    the fan-out applies the same rule and reports invalid ones instead of raising)."""
+    if isinstance(recipient.identified_by, UnsetType):
+        return
+    for i, identity in enumerate(recipient.identified_by.channel_identities):
+        if identity.channel.upper() in PHONE_IDENTITY_CHANNELS:
+            reason = normalize_e164(identity.identity)[1]
+            if reason is not None:
+                raise number_error(
+                    f"{field}.identified_by.channel_identities[{i}].identity",
+                    identity.identity,
+                    f"{identity.channel} identity: {reason}",
+                )
 
 
 def unset_if_none(value: Any) -> Any:

@@ -11,7 +11,7 @@ from msgspec import UNSET, UnsetType
 from sinch_async._codec import encode
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency
-from sinch_async._validate import check_group_name
+from sinch_async._validate import check_group_name, check_phone_numbers
 from sinch_async.errors import SinchValidationError
 from sinch_async.models.groups import (
     AutoUpdate,
@@ -32,20 +32,23 @@ _MAX_CHILD_GROUPS = 10
 
 
 def _numbers(values: Sequence[str] | None, field: str) -> list[str] | UnsetType:
+    """Members to set, add or remove: phone numbers (the rule of :mod:`sinch_async.numbers`),
+    sent as given."""
     if values is None:
         return UNSET
-    if isinstance(values, str):
-        raise SinchValidationError(field, "must be a list of phone numbers, not a string")
-    items = list(values)
-    for index, item in enumerate(items):
-        if not isinstance(item, str) or not item.strip():
-            raise SinchValidationError(f"{field}[{index}]", "must be a non-empty string")
-    return items
+    return check_phone_numbers(values, field)
 
 
 def _child_groups(values: Sequence[str] | None) -> list[str] | UnsetType:
-    items = _numbers(values, "child_groups")
-    if items is not UNSET and len(items) > _MAX_CHILD_GROUPS:
+    if values is None:
+        return UNSET
+    if isinstance(values, str):
+        raise SinchValidationError("child_groups", "must be a list of group IDs, not a string")
+    items = list(values)
+    for index, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise SinchValidationError(f"child_groups[{index}]", "must be a non-empty string")
+    if len(items) > _MAX_CHILD_GROUPS:
         raise SinchValidationError(
             "child_groups", f"holds {len(items)} groups; the limit is 10", limit="0..10"
         )
