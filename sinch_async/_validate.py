@@ -110,8 +110,8 @@ def _checked_items(items: Sequence[object], field: str, *, groups: bool) -> list
     """``items`` as a new list of plain ``str``, each a valid phone number (or, with
     ``groups``, a group ID); the first invalid item raises."""
     try:
-        # One pass in C: every item a non-empty string (str subclasses become plain
-        # str, which the encoder needs); copies into a new list.
+        # One pass in C: every item a non-empty string; copies into a new list (str
+        # subclasses stay as they are: the encoder's hook writes them as strings).
         checked: list[str] | None = msgspec.convert({"to": items}, _Recipients).to
     except msgspec.ValidationError:
         checked = None  # a non-string or empty item: found below, for a precise message
