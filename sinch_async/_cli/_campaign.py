@@ -9,23 +9,26 @@ and stderr (the text report, ``--json``), which often ends up in logs, masks the
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
-import csv
 import os
 import re
 import secrets
+import signal
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, TextIO
 
-from sinch_async._cli._output import CliError, emit_json, err, out, table
+from sinch_async._cli._output import CliError, err
 from sinch_async._cli._progress import NullProgress, ProgressView, make_progress
-from sinch_async._cli._recipients import RecipientFile, inspect_file, line_of, placeholders
+from sinch_async._cli._recipients import RecipientFile, inspect_file, placeholders
+from sinch_async._cli._report import count_rows, print_report, write_invalid
 from sinch_async._cli._runtime import Runtime, open_runtime
-from sinch_async._redact import mask_numbers
 from sinch_async.client import AsyncSmsClient
 from sinch_async.fanout import FanOutCancelled, FanOutReport, chunk_reference
+from sinch_async.fanout._engine import FanOutEngine
 
 __all__ = ["CampaignPlan", "prepare_campaign", "run_campaign"]
 
@@ -44,8 +47,6 @@ SIMULATE_NO_RESUME = (
     "a --simulate run cannot be resumed (its simulator ends with it); to try resuming "
     "against a simulator, use " + SERVE
 )
-
-INVALID_OUT_COLUMNS = ("line", "value", "reason")
 
 
 @dataclass
@@ -96,15 +97,11 @@ def _defaults(pairs: list[str] | None) -> dict[str, str]:
     return defaults
 
 
-def _rows(count: int) -> str:
-    return f"{count:,} row" + "s" * (count != 1)
-
-
 def _warn_empty(counts: Counter[str], when: Literal["before", "dry", "after"]) -> None:
     for name, rows in sorted(counts.items()):
         if not rows:
             continue
-        where = f"${{{name}}} {'was' if when == 'after' else 'is'} empty in {_rows(rows)}"
+        where = f"${{{name}}} {'was' if when == 'after' else 'is'} empty in {count_rows(rows)}"
         if when == "after":
             err(
                 f"warning: {where} and had no --default; those recipients got the text "
@@ -246,20 +243,24 @@ async def _run(args: argparse.Namespace, plan: CampaignPlan, rt: Runtime) -> int
     if not args.dry_run:
         progress = make_progress(args.progress, plan.file.total_rows)
     cancelled = False
+    run = rt.sms.batches._fan_out(
+        plan.file.recipients(plan.used_columns, plan.check_empty),
+        plan.body,
+        args.from_,
+        {
+            "campaign_id": cid,
+            "chunk_size": args.chunk_size,
+            "concurrency": args.concurrency,
+            "on_progress": progress.update,
+            "resume": not plan.generated_id,  # a generated id is new: nothing to look up
+            "default_parameters": plan.defaults or None,
+            **fields,  # type: ignore[typeddict-item]
+        },
+    )
+    work = asyncio.ensure_future(run.estimate_only() if args.dry_run else run.complete())
     try:
-        report = await rt.sms.batches.fan_out(
-            plan.file.recipients(plan.used_columns, plan.check_empty),
-            plan.body,
-            from_=args.from_,
-            campaign_id=cid,
-            chunk_size=args.chunk_size,
-            concurrency=args.concurrency,
-            on_progress=progress.update,
-            resume=not plan.generated_id,  # a generated id is new: nothing to look up
-            default_parameters=plan.defaults or None,
-            dry_run=args.dry_run,
-            **fields,
-        )
+        with _stop_on_ctrl_c(work, run):
+            report = await work
     except FanOutCancelled as exc:
         progress.close(finished=False)
         report, cancelled = exc.report, True
@@ -272,20 +273,38 @@ async def _run(args: argparse.Namespace, plan: CampaignPlan, rt: Runtime) -> int
         plan.delivery = await _simulated_delivery(rt, report)
     if plan.file.empty and not plan.empty_warned:
         _warn_empty(plan.file.empty, "dry" if args.dry_run else "after")
-    _write_invalid(plan, report)
-    _print_report(args, plan, report)
+    write_invalid(plan, report)
+    print_report(args, plan, report)
     if cancelled:
+        if report.unknown:
+            err(
+                f"{report.unknown:,} recipient(s) in {len(report.unknown_chunks)} chunk(s) are "
+                "unknown: their requests were abandoned and may or may not have been applied"
+            )
         if args.simulate:
             err(f"interrupted: {SIMULATE_NO_RESUME}")
         else:
-            err(f"interrupted: re-run with --campaign-id {cid} --resume to send the rest")
+            err(
+                f"interrupted: re-run with --campaign-id {cid} --resume to send the rest (each "
+                "chunk is looked up first, so none, the unknown ones included, is sent twice)"
+            )
         return EXIT_INTERRUPTED
     if report.valid == 0:
         err(f"error: no valid recipients in {args.file}")
         return 2
     if args.dry_run or report.complete:
         return 0
-    lost = f"{report.failed:,} recipient(s) in {len(report.failed_chunks)} chunk(s) not sent"
+    if report.duplicated:
+        texted = sum(d.count for d in report.duplicated)
+        err(
+            f"DUPLICATED: {len(report.duplicated)} chunk(s) are more than one batch at Sinch: "
+            f"{texted:,} recipient(s) got the message more than once (see the report)"
+        )
+        if report.failed == 0 and report.unknown == 0:
+            return 1
+    chunks = len(report.failed_chunks) + len(report.unknown_chunks)
+    outcome = "not sent" if not report.unknown else "not sent or of unknown outcome"
+    lost = f"{report.failed + report.unknown:,} recipient(s) in {chunks} chunk(s) {outcome}"
     if args.simulate:
         err(f"{lost}: {SIMULATE_NO_RESUME}")
     else:
@@ -310,141 +329,33 @@ async def _simulated_delivery(rt: Runtime, report: FanOutReport) -> dict[tuple[s
     return dict(totals)
 
 
-def _write_invalid(plan: CampaignPlan, report: FanOutReport) -> None:
-    """The invalid rows as CSV (line, value as written, reason) in the --invalid-out file."""
-    handle = plan.invalid_out
-    if handle is None:
-        return
-    writer = csv.writer(handle)
-    writer.writerow(INVALID_OUT_COLUMNS)
-    writer.writerows((line_of(bad.value), str(bad.value), bad.reason) for bad in report.invalid)
-    handle.flush()
-    plan.invalid_written = True
-    err(
-        f"invalid rows: {len(report.invalid):,} written to {plan.invalid_out_path} "
-        f"({', '.join(INVALID_OUT_COLUMNS)})"
-    )
+@contextlib.contextmanager
+def _stop_on_ctrl_c(work: asyncio.Future[Any], run: FanOutEngine[Any, Any]) -> Iterator[None]:
+    """Ctrl-C stops the campaign: the first says what stops and lets the requests on the
+    wire finish; the second abandons them (their recipients are reported unknown)."""
+    loop = asyncio.get_running_loop()
+    presses = 0
 
-
-def _mask(value: object) -> str:
-    return mask_numbers(str(value))
-
-
-def _reasons(report: FanOutReport) -> list[tuple[str, int, int | None, str]]:
-    """``(reason, count, first line, first value masked)``, the commonest reason first."""
-    counts: Counter[str] = Counter()
-    examples: dict[str, tuple[int | None, str]] = {}
-    for bad in report.invalid:
-        counts[bad.reason] += 1
-        if bad.reason not in examples:
-            examples[bad.reason] = (line_of(bad.value), _mask(bad.value))
-    return [(reason, n, *examples[reason]) for reason, n in counts.most_common()]
-
-
-def _error_text(exc: BaseException | None) -> str:
-    return "unknown error" if exc is None else f"{type(exc).__name__}: {exc}"
-
-
-def _print_report(args: argparse.Namespace, plan: CampaignPlan, report: FanOutReport) -> None:
-    existing = sum(1 for c in report.chunks if c.status == "existing")
-    created = sum(1 for c in report.chunks if c.status == "created")
-    reasons = _reasons(report)
-    est = report.estimate
-    if args.json:
-        emit_json(
-            {
-                "campaign_id": plan.campaign_id,
-                "file": args.file,
-                "dry_run": report.dry_run,
-                "read": report.read,
-                "valid": report.valid,
-                "invalid": len(report.invalid),
-                "invalid_reasons": [
-                    {"reason": r, "count": n, "example": e, "example_line": line}
-                    for r, n, line, e in reasons
-                ],
-                "invalid_rows": [
-                    {"line": line_of(bad.value), "value": _mask(bad.value), "reason": bad.reason}
-                    for bad in report.invalid
-                ],
-                "invalid_out": plan.invalid_out_path,
-                "empty_parameters": [
-                    {"name": name, "rows": rows} for name, rows in sorted(plan.file.empty.items())
-                ],
-                "duplicates": report.duplicates,
-                "sent": report.sent,
-                "failed": report.failed,
-                "not_sent": len(report.not_sent),
-                "batches": len(report.batches),
-                "chunks_created": created,
-                "chunks_existing": existing,
-                "failed_chunks": [
-                    {
-                        "index": c.index,
-                        "client_reference": c.client_reference,
-                        "recipients": len(c.recipients),
-                        "error": _error_text(c.error),
-                    }
-                    for c in report.failed_chunks
-                ],
-                "estimate": est,
-                "complete": report.complete,
-                "elapsed": round(report.elapsed, 3),
-                "delivery": [
-                    {"status": s, "code": c, "count": n} for (s, c), n in plan.delivery.items()
-                ],
-            }
-        )
-        return
-    title = "dry run (nothing sent)" if report.dry_run else f"campaign {plan.campaign_id}"
-    out(title)
-    out(f"  file:        {args.file} ({plan.file.describe()})")
-    out(
-        f"  read:        {report.read:,} rows: {report.valid:,} valid, "
-        f"{len(report.invalid):,} invalid, {report.duplicates:,} duplicates"
-    )
-    if not report.dry_run:
-        resumed = f", {existing:,} already sent before" if existing else ""
-        out(
-            f"  sent:        {report.sent:,} recipients in {len(report.batches):,} batches "
-            f"({created:,} created now{resumed})"
-        )
-        out(f"  failed:      {report.failed:,} recipients in {len(report.failed_chunks):,} chunks")
-        if report.not_sent:
-            out(f"  not sent:    {len(report.not_sent):,} (interrupted)")
-    if est is not None:
-        encodings = "/".join(est.encodings) or "-"
-        out(
-            f"  estimate:    {est.messages:,} messages (SMS parts; up to {est.max_parts} per "
-            f"recipient; {encodings})"
-        )
-    for name, count in sorted(plan.file.empty.items()):
-        out(f"  empty:       ${{{name}}} in {_rows(count)} (no --default: sent without it)")
-    out(f"  elapsed:     {report.elapsed:.1f} s")
-    if reasons:
-        out(f"invalid recipients ({len(report.invalid):,}):")
-        for reason, n, line, example in reasons[:5]:
-            where = "" if line is None else f"line {line}: "
-            out(f"  {n:>6,} x {reason} (e.g. {where}{example!r})")
-        if len(reasons) > 5:
-            out(f"  ... and {len(reasons) - 5} other reason(s)")
-        if plan.invalid_out_path is not None:
-            out(f"  every invalid row (line, value, reason): {plan.invalid_out_path}")
-        else:
-            out("  --invalid-out FILE.csv writes every invalid row (line, value, reason)")
-    if report.failed_chunks:
-        out(f"failed chunks ({len(report.failed_chunks):,}):")
-        for chunk in report.failed_chunks[:5]:
-            out(
-                f"  #{chunk.index} ({len(chunk.recipients):,} recipients, "
-                f"{chunk.client_reference}): {_error_text(chunk.error)}"
+    def on_ctrl_c() -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            on_wire, waiting = run.in_flight()
+            err(
+                f"stopping: {on_wire} batch(es) in flight, {waiting:,} recipient(s) will not be "
+                "sent (the rest of the file is not read); Ctrl-C again to stop waiting for the "
+                "batches in flight"
             )
-        if len(report.failed_chunks) > 5:
-            out(f"  ... and {len(report.failed_chunks) - 5} more")
-    if plan.delivery:
-        out("delivery reports (simulator clock advanced past delivery):")
-        rows = sorted(plan.delivery.items(), key=lambda kv: -kv[1])
-        table(
-            ("  STATUS", "CODE", "MESSAGES"),
-            ((f"  {s}", str(c), f"{n:,}") for (s, c), n in rows),
-        )
+        elif presses == 2:
+            err("abandoning the batches in flight: their recipients are reported as unknown")
+        work.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_ctrl_c)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (Windows, thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)

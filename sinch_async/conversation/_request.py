@@ -27,7 +27,7 @@ from sinch_async.conversation._validate import (
 )
 from sinch_async.conversation.models import Message, SendBatchRequest
 from sinch_async.errors import SinchValidationError
-from sinch_async.fanout._engine import FanOutSettings
+from sinch_async.fanout._options import FanOutSettings
 
 __all__ = ["BatchFields", "ConversationFanOutArgs", "SendFields", "build_send_request"]
 

@@ -53,7 +53,7 @@ from sinch_async.conversation.models import (
 )
 from sinch_async.errors import ResponseDecodeError, SinchValidationError
 from sinch_async.fanout import ChunkResult
-from sinch_async.fanout._engine import FanOutOptions
+from sinch_async.fanout._options import FanOutOptions
 
 __all__ = [
     "CAMPAIGN_METADATA_KEY",
@@ -278,7 +278,9 @@ class AsyncConversationBatchClient(BaseClient):
         lookup behind the reconciliation of an ambiguous send, the fan-out's resume and
         its check for duplicates."""
         found = await self._list(CORRELATION_METADATA_KEY, correlation_id, lookup=retry)
-        return [b for b in found if b.batch_metadata.get(CORRELATION_METADATA_KEY) == correlation_id]
+        return [
+            b for b in found if b.batch_metadata.get(CORRELATION_METADATA_KEY) == correlation_id
+        ]
 
     async def cancel(
         self,

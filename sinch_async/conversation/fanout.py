@@ -34,7 +34,8 @@ from sinch_async.conversation.models import (
 )
 from sinch_async.errors import SinchValidationError
 from sinch_async.fanout import ChunkResult, FanOutReport, InvalidRecipient, normalize_e164
-from sinch_async.fanout._engine import DedupeKey, FanOutEngine, FanOutOptions
+from sinch_async.fanout._engine import DedupeKey, FanOutEngine
+from sinch_async.fanout._options import FanOutOptions
 
 if TYPE_CHECKING:
     from sinch_async.conversation.client import AsyncConversationBatchClient

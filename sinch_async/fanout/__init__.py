@@ -15,10 +15,10 @@ with the Conversation fan-out), :mod:`._sms` (the SMS chunk), :mod:`._numbers`.
 
 from __future__ import annotations
 
-from sinch_async.fanout._engine import MAX_CHUNK as MAX_CHUNK
-from sinch_async.fanout._engine import FanOutSettings
-from sinch_async.fanout._engine import chunk_reference as chunk_reference
 from sinch_async.fanout._numbers import normalize_e164
+from sinch_async.fanout._options import MAX_CHUNK as MAX_CHUNK
+from sinch_async.fanout._options import FanOutSettings
+from sinch_async.fanout._options import chunk_reference as chunk_reference
 from sinch_async.fanout._report import (
     ChunkResult,
     DuplicatedChunk,

@@ -15,7 +15,6 @@ its de-duplication key and label, and how to send and look up one chunk.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -23,32 +22,27 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
-    Callable,
     Iterable,
-    Mapping,
 )
-from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from sinch_async._hooks import CallInfo, call_info
 from sinch_async._intset import IntSet
 from sinch_async.errors import SinchError, SinchValidationError
+from sinch_async.fanout._options import (
+    MAX_CHUNK,
+    FanOutOptions,
+    chunk_reference,
+)
 from sinch_async.fanout._report import (
     ChunkResult,
     DuplicatedChunk,
     FanOutCancelled,
-    FanOutProgress,
     FanOutReport,
     InvalidRecipient,
 )
 
-__all__ = [
-    "DedupeKey",
-    "FanOutEngine",
-    "FanOutOptions",
-    "FanOutSettings",
-    "chunk_reference",
-]
+__all__ = ["DedupeKey", "FanOutEngine"]
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -58,59 +52,6 @@ ReportT = TypeVar("ReportT", bound=FanOutReport)
 DedupeKey = str | tuple[str, int]
 """What makes two recipients the same: ``(space, phone number as an int)`` (kept in a
 compact integer set per space, e.g. per channel) or any other string."""
-
-MAX_CHUNK = 1000
-
-
-class FanOutSettings(TypedDict, total=False):
-    """The run options every ``fan_out`` / ``fan_out_iter`` takes as keywords (defaults
-    in brackets); its other keywords are batch fields.
-
-    * ``campaign_id``: names the chunks ``"{campaign_id}#{index}"``, so that an
-      ambiguous failure is reconciled and a re-run skips what Sinch has (none: a
-      random run id, and no resume).
-    * ``chunk_size``: recipients per batch (1000, the most Sinch takes).
-    * ``concurrency``: chunks in flight (8).
-    * ``on_progress``: called with a :class:`FanOutProgress` as chunks finish.
-    * ``dedupe``: skip repeated recipients (on).
-    * ``resume``: look each chunk up before sending it (on with a ``campaign_id``).
-    * ``default_parameters``: ``${parameter}`` values for recipients without their own.
-    """
-
-    campaign_id: str | None
-    chunk_size: int
-    concurrency: int
-    on_progress: Callable[[FanOutProgress], Any] | None
-    dedupe: bool
-    resume: bool | None
-    default_parameters: Mapping[str, str] | None
-
-
-@dataclass(frozen=True, slots=True)
-class FanOutOptions:
-    """The run options of :class:`FanOutSettings`, with their defaults filled in."""
-
-    campaign_id: str | None = None
-    chunk_size: int = MAX_CHUNK
-    concurrency: int = 8
-    on_progress: Callable[[FanOutProgress], Any] | None = None
-    dedupe: bool = True
-    resume: bool | None = None
-    default_parameters: Mapping[str, str] | None = None
-
-    @classmethod
-    def split(cls, arguments: Mapping[str, Any]) -> tuple[FanOutOptions, dict[str, Any]]:
-        """A ``fan_out``'s keyword arguments as its run options and the rest (batch fields)."""
-        names = FanOutSettings.__optional_keys__
-        run = {name: value for name, value in arguments.items() if name in names}
-        return cls(**run), {k: v for k, v in arguments.items() if k not in names}
-
-
-def chunk_reference(campaign_id: str, index: int) -> str:
-    """The deterministic ``client_reference`` of chunk ``index`` of a campaign."""
-    if len(campaign_id) > 200:
-        campaign_id = hashlib.sha256(campaign_id.encode()).hexdigest()[:32]
-    return f"{campaign_id}#{index}"
 
 
 async def _iterate(source: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
@@ -192,6 +133,8 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         """The running chunks' call state (requests on the wire, unresolved sends)."""
         self._ambiguous: list[int] = []
         """Chunks whose send was ambiguous at least once: checked for duplicates at the end."""
+        self._pending: dict[asyncio.Task[ChunkResult], tuple[int, list[ItemT]]] = {}
+        """The chunks being sent: their task, index and recipients."""
 
     # --- what each API supplies ----------------------------------------------------------
 
@@ -333,7 +276,7 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         in a started chunk go to ``report.not_sent``: nothing is sent after it returns.
         """
         chunks = self._chunks()
-        pending: dict[asyncio.Task[ChunkResult], tuple[int, list[ItemT]]] = {}
+        pending = self._pending
         index = 0
         exhausted = False
         try:
@@ -363,6 +306,19 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
             await chunks.aclose()
             self.report.chunks.sort(key=lambda c: c.index)
             self.finish()
+
+    def in_flight(self) -> tuple[int, int]:
+        """``(chunks, recipients)``: chunks whose request is on the wire now (a stop lets
+        them finish), and recipients a stop now would leave unsent (chunks not on the
+        wire, and the chunk being filled)."""
+        on_wire, waiting = 0, len(self._buffer)
+        for index, items in self._pending.values():
+            info = self._calls.get(index)
+            if info is not None and info.sending > 0:
+                on_wire += 1
+            else:
+                waiting += len(items)
+        return on_wire, waiting
 
     def _record(self, result: ChunkResult) -> None:
         self._calls.pop(result.index, None)

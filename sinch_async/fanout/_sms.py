@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sinch_async.encoding import count_parts
 from sinch_async.errors import SinchValidationError
-from sinch_async.fanout._engine import DedupeKey, FanOutEngine, FanOutOptions, FanOutSettings
+from sinch_async.fanout._engine import DedupeKey, FanOutEngine
 from sinch_async.fanout._numbers import normalize_e164
+from sinch_async.fanout._options import FanOutOptions, FanOutSettings
 from sinch_async.fanout._report import (
     FanOutReport,
     InvalidRecipient,

@@ -18,7 +18,7 @@ from sinch_async._typing import Unpack
 from sinch_async._validate import check_recipients
 from sinch_async.errors import SinchValidationError
 from sinch_async.fanout import ChunkResult, FanOutReport, RecipientSource
-from sinch_async.fanout._engine import FanOutOptions
+from sinch_async.fanout._options import FanOutOptions
 from sinch_async.fanout._sms import SmsFanOut, SmsFanOutArgs
 from sinch_async.models._base import build_unknown
 from sinch_async.models.batches import (
