@@ -151,3 +151,37 @@ async def test_an_unresolved_send_is_unknown_until_the_end_of_run_check_resolves
     assert report.complete
     assert_report_is_journal(report, sim)
     assert set(journal_counts(sim).values()) == {1}
+
+
+async def test_a_50000_recipient_campaign_with_slow_sends_texts_everyone_once(
+    sim: SinchSimulator,
+) -> None:
+    # 10 % of the sends (5 of 50 chunks) are applied only after the client's timeout.
+    sim.faults.add("POST /batches", status=None, latency=1.5, times=5)
+    policy = dataclasses.replace(FAST, reconcile_delay=0.2)  # the default settle window
+    async with sim.client(timeout=0.5, retry=policy) as sms:
+        report = await sms.batches.fan_out(numbers(50_000), "Sale", campaign_id="big-slow")
+    await asyncio.sleep(1.0)
+    assert report.complete
+    assert report.sent == 50_000
+    assert report.duplicated == []
+    sim.journal.assert_each_recipient_once(numbers(50_000))
+    assert_report_is_journal(report, sim)
+
+
+async def test_with_a_settle_window_too_short_every_duplicated_chunk_is_reported(
+    sim: SinchSimulator,
+) -> None:
+    sim.faults.add("POST /batches", status=None, latency=1.5, times=5)
+    policy = dataclasses.replace(FAST, settle_window=0.1)
+    # Paced so that the run outlasts the late landings and its final check sees them.
+    async with sim.client(timeout=0.5, retry=policy, messages_per_second=20_000) as sms:
+        report = await sms.batches.fan_out(numbers(50_000), "Sale", campaign_id="big-dup")
+    counts = journal_counts(sim)
+    texted_twice = {n for n, c in counts.items() if c == 2}
+    assert len(texted_twice) == 5000  # the five slow chunks went out twice
+    assert len(report.duplicated) == 5
+    assert {d.count for d in report.duplicated} == {1000}
+    assert sum(d.count for d in report.duplicated) == len(texted_twice)
+    assert not report.complete
+    assert_report_is_journal(report, sim)
