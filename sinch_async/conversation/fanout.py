@@ -22,6 +22,7 @@ from sinch_async.conversation._validate import (
     CAMPAIGN_METADATA_KEY,
     CORRELATION_METADATA_KEY,
     MAX_RECIPIENTS,
+    PHONE_IDENTITY_CHANNELS,
     RecipientLike,
     to_recipient,
 )
@@ -51,7 +52,7 @@ __all__ = [
 
 RecipientSource = Iterable[RecipientLike] | AsyncIterable[RecipientLike]
 
-PHONE_CHANNELS: Final = frozenset({"SMS", "MMS", "WHATSAPP", "RCS", "VIBERBM"})
+PHONE_CHANNELS: Final = PHONE_IDENTITY_CHANNELS
 """Channels whose identities are phone numbers (normalised to E.164 by ``fan_out``)."""
 
 
