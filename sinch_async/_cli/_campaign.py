@@ -261,9 +261,12 @@ async def _run(args: argparse.Namespace, plan: CampaignPlan, rt: Runtime) -> int
     try:
         with _stop_on_ctrl_c(work, run):
             report = await work
-    except FanOutCancelled as exc:
+    except asyncio.CancelledError as exc:
+        stopped = FanOutCancelled.find(exc)  # (Python 3.10 wraps it in a plain CancelledError)
         progress.close(finished=False)
-        report, cancelled = exc.report, True
+        if stopped is None:
+            raise
+        report, cancelled = stopped.report, True
     except BaseException:
         progress.close(finished=False)
         raise
