@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -133,34 +132,11 @@ lookup_faults = st.builds(
 )
 
 
-KNOWN_BUG_LOOKUP_OUTAGE = True
-"""While True, a schedule with a slow apply has fewer lookup faults than a lookup has
-attempts, so that no lookup of a slow send fails outright: that case is the known bug of
-:func:`test_a_slow_send_whose_lookup_failed_is_not_reported_failed`. Set it to False (and
-remove that test's xfail) once the engine is fixed."""
-
-
-def _outage_below(lookups: list[FaultSpec], attempts: int) -> list[FaultSpec]:
-    """The lookup faults, cut so that they fail fewer than ``attempts`` requests in all."""
-    kept: list[FaultSpec] = []
-    budget = attempts - 1
-    for fault in lookups:
-        if budget <= 0:
-            break
-        times = min(fault.times, budget)
-        kept.append(FaultSpec(fault.route, fault.kind, times=times))
-        budget -= times
-    return kept
-
-
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
     max_attempts = draw(st.sampled_from([2, 3, 5]))
     sends = draw(st.lists(send_faults, max_size=12))
     lookups = draw(st.lists(lookup_faults, max_size=4))
-    if KNOWN_BUG_LOOKUP_OUTAGE and any(f.kind == "slow" for f in sends):
-        # A send's lookups are made with min(max_attempts, 3) attempts (BaseClient._send).
-        lookups = _outage_below(lookups, min(max_attempts, 3))
     cancel_after = draw(st.one_of(st.none(), st.integers(0, 150).map(lambda n: n / 100)))
     again = None
     if cancel_after is not None:
@@ -460,13 +436,6 @@ UNRESOLVED_SLOW_SEND = Case(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FanOutEngine._check_ambiguous turns an unknown chunk into 'failed' after one "
-    "lookup at the end of the run, without waiting out the settle window of a send that got "
-    "no answer: the slow send lands after fan_out returned, so a chunk reported failed (and "
-    "offered by failed_recipients() for a resend) was in fact sent",
-)
 def test_a_slow_send_whose_lookup_failed_is_not_reported_failed() -> None:
     items, meaning = rows(UNRESOLVED_SLOW_SEND)
     outcome = asyncio.run(run(UNRESOLVED_SLOW_SEND, items))

@@ -377,7 +377,7 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
     async def _check_ambiguous(self) -> None:
         """Look up every chunk whose send was ambiguous: a chunk Sinch has more than once
         is reported as duplicated; a failed or unknown one that Sinch has after all is
-        sent, an unknown one it does not have is failed."""
+        sent. An unknown one not found stays unknown (a slow request may still land)."""
         if not self._ambiguous:
             return
         by_index = {chunk.index: position for position, chunk in enumerate(self.report.chunks)}
@@ -395,8 +395,7 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
             if not chunk.ok and found:
                 chunk.status, chunk.batch_id, chunk.error = "created", found[0], None
                 self.report.chunks[position] = chunk.slim()
-            elif chunk.status == "unknown":
-                chunk.status = "failed"
+            # An unknown chunk not found stays unknown: a slow send may still land.
 
     async def read_only(self) -> ReportT:
         """Read and check every recipient without sending anything."""
