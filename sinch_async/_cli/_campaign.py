@@ -345,9 +345,9 @@ def _stop_on_ctrl_c(work: asyncio.Future[Any], run: FanOutEngine[Any, Any]) -> I
         if presses == 1:
             on_wire, waiting = run.in_flight()
             err(
-                f"stopping: {on_wire} batch(es) in flight, {waiting:,} recipient(s) will not be "
-                "sent (the rest of the file is not read); Ctrl-C again to stop waiting for the "
-                "batches in flight"
+                f"stopping: {on_wire} batches in flight, {waiting:,} recipients will not be sent "
+                "(nor the rest of the file); Ctrl-C again to stop waiting for the batches in "
+                "flight"
             )
         elif presses == 2:
             err("abandoning the batches in flight: their recipients are reported as unknown")
