@@ -299,3 +299,35 @@ async def sms(server: RecordingServer) -> AsyncIterator[AsyncSmsClient]:
 
 def api_path(rest: str) -> str:
     return f"/xms/v1/{PLAN}{rest}"
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def cli(*argv: str) -> int:
+    """Run the command line here (it runs its own event loop); its exit code."""
+    from sinch_async.__main__ import main
+
+    return main(list(argv))
+
+
+async def acli(*argv: str) -> int:
+    """Run the CLI in a thread: its own event loop, while this loop serves the simulator."""
+    return await asyncio.to_thread(cli, *argv)
+
+
+def clear_sinch_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every ``SINCH_*`` variable for the test (the CLI reads them)."""
+    for name in list(os.environ):
+        if name.startswith("SINCH_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def cli_sim(sinch_simulator: SinchSimulator, monkeypatch: pytest.MonkeyPatch) -> SinchSimulator:
+    """The plugin's simulator, which the CLI reaches through SINCH_BASE_URL /
+    SINCH_SERVICE_PLAN_ID / SINCH_API_TOKEN, as it would reach Sinch."""
+    monkeypatch.setenv("SINCH_BASE_URL", sinch_simulator.url)
+    monkeypatch.setenv("SINCH_SERVICE_PLAN_ID", sinch_simulator.service_plan_id)
+    monkeypatch.setenv("SINCH_API_TOKEN", sinch_simulator.api_token)
+    return sinch_simulator

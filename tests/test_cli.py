@@ -8,9 +8,7 @@ and a few real subprocess runs.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sinch_async.__main__ import main
 from sinch_async.testing import SinchSimulator
-from tests.conftest import sinch_env
+from tests.conftest import acli, clear_sinch_env, cli, sinch_env
 
 CSV_TEXT = """\
 number,name,city
@@ -42,30 +39,14 @@ VALID = ["+46700000001", "+46700000002", "+46700000003", "+46700000004", "+46700
 pytestmark = pytest.mark.sinch_simulator(seed=3)
 
 
-def cli(*argv: str) -> int:
-    return main(list(argv))
-
-
-async def acli(*argv: str) -> int:
-    """Run the CLI in a thread: its own event loop, while this loop serves the simulator."""
-    return await asyncio.to_thread(main, list(argv))
-
-
 @pytest.fixture(autouse=True)
 def no_sinch_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("SINCH_"):
-            monkeypatch.delenv(name)
+    clear_sinch_env(monkeypatch)
 
 
 @pytest.fixture
-def sim(sinch_simulator: SinchSimulator, monkeypatch: pytest.MonkeyPatch) -> SinchSimulator:
-    """The plugin's simulator, which the CLI reaches through SINCH_BASE_URL /
-    SINCH_SERVICE_PLAN_ID / SINCH_API_TOKEN, as it would reach Sinch."""
-    monkeypatch.setenv("SINCH_BASE_URL", sinch_simulator.url)
-    monkeypatch.setenv("SINCH_SERVICE_PLAN_ID", sinch_simulator.service_plan_id)
-    monkeypatch.setenv("SINCH_API_TOKEN", sinch_simulator.api_token)
-    return sinch_simulator
+def sim(cli_sim: SinchSimulator) -> SinchSimulator:
+    return cli_sim
 
 
 @pytest.fixture

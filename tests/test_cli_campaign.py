@@ -12,18 +12,16 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from sinch_async.__main__ import main
 from sinch_async._redact import mask_numbers
 from sinch_async.fanout import normalize_e164
 from sinch_async.testing import SinchSimulator
-from tests.conftest import sinch_env
+from tests.conftest import acli, clear_sinch_env, cli, sinch_env
 
 pytestmark = pytest.mark.sinch_simulator(seed=5)
 
@@ -56,27 +54,14 @@ an empty name too: not counted as an empty ${name}, it is not sent)."""
 PYTHON_M = (sys.executable, "-m", "sinch_async")
 
 
-def cli(*argv: str) -> int:
-    return main(list(argv))
-
-
-async def acli(*argv: str) -> int:
-    return await asyncio.to_thread(main, list(argv))
-
-
 @pytest.fixture(autouse=True)
 def no_sinch_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("SINCH_"):
-            monkeypatch.delenv(name)
+    clear_sinch_env(monkeypatch)
 
 
 @pytest.fixture
-def sim(sinch_simulator: SinchSimulator, monkeypatch: pytest.MonkeyPatch) -> SinchSimulator:
-    monkeypatch.setenv("SINCH_BASE_URL", sinch_simulator.url)
-    monkeypatch.setenv("SINCH_SERVICE_PLAN_ID", sinch_simulator.service_plan_id)
-    monkeypatch.setenv("SINCH_API_TOKEN", sinch_simulator.api_token)
-    return sinch_simulator
+def sim(cli_sim: SinchSimulator) -> SinchSimulator:
+    return cli_sim
 
 
 @pytest.fixture
