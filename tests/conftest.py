@@ -18,6 +18,8 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,11 +318,26 @@ async def acli(*argv: str) -> int:
     return await asyncio.to_thread(cli, *argv)
 
 
-def clear_sinch_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remove every ``SINCH_*`` variable for the test (the CLI reads them)."""
+@pytest.fixture
+def no_sinch_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ``SINCH_*`` variable during the test (the CLI reads them): use with
+    ``pytestmark = pytest.mark.usefixtures("no_sinch_env")``."""
     for name in list(os.environ):
         if name.startswith("SINCH_"):
             monkeypatch.delenv(name)
+
+
+def run_python(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in a subprocess (no ``SINCH_*`` variables), its output as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=sinch_env(),
+        check=False,
+    )
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sinch_async.testing import SinchSimulator
-from tests.conftest import acli, clear_sinch_env, cli, sinch_env
+from tests.conftest import acli, cli, run_python
 
 CSV_TEXT = """\
 number,name,city
@@ -36,12 +34,7 @@ one blank line (skipped, not a row)."""
 
 VALID = ["+46700000001", "+46700000002", "+46700000003", "+46700000004", "+46700000005"]
 
-pytestmark = pytest.mark.sinch_simulator(seed=3)
-
-
-@pytest.fixture(autouse=True)
-def no_sinch_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_sinch_env(monkeypatch)
+pytestmark = [pytest.mark.sinch_simulator(seed=3), pytest.mark.usefixtures("no_sinch_env")]
 
 
 @pytest.fixture
@@ -454,20 +447,8 @@ def test_list_commands_with_simulate(capsys: pytest.CaptureFixture[str]) -> None
 # --- as a process ---------------------------------------------------------------------------
 
 
-def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=sinch_env(),
-        check=False,
-    )
-
-
 def test_python_dash_m_campaign_from_stdin() -> None:
-    result = _run(
+    result = run_python(
         ["-m", "sinch_async", "campaign", "-", "--body", "Hi ${name}", "--simulate", "--json"],
         stdin="phone,name\n+46700000001,Ann\n+46700000002,Bo\n+46700000002,Bo\n",
     )
@@ -486,17 +467,17 @@ _WITHOUT_RICH = (
 def test_works_without_rich(tmp_path: Path) -> None:
     path = numbers_file(tmp_path, 20)
     argv = ["campaign", str(path), "--body", "hi", "--simulate", "--progress", "rich"]
-    result = _run(["-c", _WITHOUT_RICH, *argv])
+    result = run_python(["-c", _WITHOUT_RICH, *argv])
     assert result.returncode == 0, result.stderr
     assert "install sinch_async[cli]" in result.stderr
     assert "sending: 20 sent in 1 batches" in result.stderr  # plain progress instead
     assert "sent:        20 recipients" in result.stdout
-    demo = _run(["-c", _WITHOUT_RICH, "demo", "--recipients", "10"])
+    demo = run_python(["-c", _WITHOUT_RICH, "demo", "--recipients", "10"])
     assert demo.returncode == 0, demo.stderr
 
 
 def test_importing_the_cli_does_not_import_rich() -> None:
-    result = _run(
+    result = run_python(
         ["-c", "import sys, sinch_async.cli, sinch_async.__main__; print('rich' in sys.modules)"]
     )
     assert result.stdout.strip() == "False", result.stderr

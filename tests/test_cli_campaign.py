@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,9 +19,9 @@ import pytest
 from sinch_async._redact import mask_numbers
 from sinch_async.fanout import normalize_e164
 from sinch_async.testing import SinchSimulator
-from tests.conftest import acli, clear_sinch_env, cli, sinch_env
+from tests.conftest import acli, cli, run_python
 
-pytestmark = pytest.mark.sinch_simulator(seed=5)
+pytestmark = [pytest.mark.sinch_simulator(seed=5), pytest.mark.usefixtures("no_sinch_env")]
 
 # Line numbers as an editor shows them: the header is line 1, the blank line 8 and the
 # comment-free CSV has a quoted cell over lines 11-12 (its row starts on line 11).
@@ -49,14 +47,6 @@ INVALID = [(5, "not-a-number"), (6, "0701234567"), (13, ""), (14, "12345")]
 """(line, value as written) of the invalid rows; why is the library's to say."""
 """6 valid (rows 3 and 9 with an empty name), 1 duplicate (row 4), 4 invalid (row 14 with
 an empty name too: not counted as an empty ${name}, it is not sent)."""
-
-
-PYTHON_M = (sys.executable, "-m", "sinch_async")
-
-
-@pytest.fixture(autouse=True)
-def no_sinch_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_sinch_env(monkeypatch)
 
 
 @pytest.fixture
@@ -220,15 +210,8 @@ def test_dry_run_warns_and_the_reports_count_the_empty_rows(
 
 
 def test_stdin_is_checked_while_sending_and_warned_after(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [*PYTHON_M, "campaign", "-", "--body", "Hi ${name}", "--simulate", "--progress", "none"],
-        input=CSV_TEXT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=sinch_env(),
-        check=False,
-    )
+    argv = ["campaign", "-", "--body", "Hi ${name}", "--simulate", "--progress", "none"]
+    result = run_python(["-m", "sinch_async", *argv], stdin=CSV_TEXT)
     assert result.returncode == 0, result.stderr
     assert "stdin is read once: empty ${name} values are counted while sending" in result.stderr
     assert "warning: ${name} was empty in 2 rows and had no --default" in result.stderr

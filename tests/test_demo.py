@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
-import sys
 
 import pytest
 
 from sinch_async.__main__ import main
 from sinch_async._demo import run_demo
-from tests.conftest import sinch_env
+from tests.conftest import run_python
 
 
 async def test_demo_sends_every_recipient_once_and_reads_reports_back() -> None:
@@ -56,14 +54,7 @@ def test_cli_usage_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_python_dash_m_demo_runs_as_a_process() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "sinch_async", "demo", "--recipients", "1200"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=sinch_env(),
-        check=False,
-    )
+    result = run_python(["-m", "sinch_async", "demo", "--recipients", "1200"])
     assert result.returncode == 0, result.stderr
     assert "1200/1200 recipients" in result.stdout
     assert "Delivery reports read back through the API" in result.stdout
