@@ -7,12 +7,17 @@
   ``sinch_async.webhooks.fastapi.sinch_webhook_router`` a FastAPI router (that module is the
   only one that imports FastAPI);
 * :func:`handle_webhook` is the framework-independent core, for other frameworks;
+* both receivers refuse before they read: a body over ``max_body_size``
+  (:data:`DEFAULT_MAX_BODY_SIZE`, 1 MiB) is answered 413 on its ``Content-Length`` or as
+  soon as the stream passes the cap, and every malformed or unauthenticated request gets a
+  400 or 401 with one log line and no traceback;
 * :class:`Deduplicator` and :func:`event_key` make handling idempotent: Sinch retries, so
   the same report can arrive more than once.
 """
 
 from sinch_async.webhooks._aiohttp import sinch_webhook_handler
 from sinch_async.webhooks._errors import (
+    CallbackTooLargeError,
     InvalidCallbackError,
     InvalidSignatureError,
     WebhookError,
@@ -31,7 +36,12 @@ from sinch_async.webhooks._parse import (
     WebhookEvent,
     parse_callback,
 )
-from sinch_async.webhooks._receiver import OnEvent, WebhookResponse, handle_webhook
+from sinch_async.webhooks._receiver import (
+    DEFAULT_MAX_BODY_SIZE,
+    OnEvent,
+    WebhookResponse,
+    handle_webhook,
+)
 from sinch_async.webhooks._signature import (
     ALGORITHM_HEADER,
     DEFAULT_TOLERANCE,
@@ -50,10 +60,12 @@ __all__ = [
     "ALGORITHM_HEADER",
     "CALLBACK_TYPES",
     "DEFAULT_DEDUP_TTL",
+    "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_TOLERANCE",
     "NONCE_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "CallbackTooLargeError",
     "Deduplicator",
     "EventHandler",
     "InvalidCallbackError",

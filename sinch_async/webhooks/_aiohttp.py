@@ -6,7 +6,13 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from sinch_async.webhooks._receiver import OnEvent, check_secret, handle_webhook
+from sinch_async.webhooks._receiver import (
+    DEFAULT_MAX_BODY_SIZE,
+    OnEvent,
+    check_max_body_size,
+    check_secret,
+    receive_webhook,
+)
 from sinch_async.webhooks._signature import DEFAULT_TOLERANCE, ReplayGuard, Secret
 
 __all__ = ["sinch_webhook_handler"]
@@ -18,30 +24,39 @@ def sinch_webhook_handler(
     *,
     replay_guard: ReplayGuard | None = None,
     tolerance: float | None = DEFAULT_TOLERANCE,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An aiohttp request handler for Sinch callbacks (delivery reports and inbounds).
 
     ``secret`` is the webhook secret (``None``: no signature check, for accounts without
     signed callbacks; protect the URL otherwise). ``on_event`` is awaited with each parsed
-    :data:`WebhookEvent`. Answers 401 (bad signature), 400 (malformed body), 500
-    (``on_event`` raised: Sinch retries) or 200::
+    :data:`WebhookEvent`. ``max_body_size`` caps the body (default 1 MiB, a positive
+    ``int``): a larger ``Content-Length`` is refused before reading, and a body without one
+    is read only up to the cap; the app's ``client_max_size`` does not apply. Answers 413
+    (body too large), 401 (bad signature), 400 (malformed body or headers), 500
+    (``on_event`` raised: Sinch retries) or 200; refusals log one line, no traceback::
 
         app.router.add_post("/sinch/callbacks", sinch_webhook_handler(secret, on_event))
     """
     check_secret(secret)
+    check_max_body_size(max_body_size)
 
     async def sinch_webhook(request: web.Request) -> web.Response:
-        body = await request.read()
-        result = await handle_webhook(
-            body,
+        result = await receive_webhook(
             request.headers,
+            request.content.iter_any(),
             secret,
             on_event,
             replay_guard=replay_guard,
             tolerance=tolerance,
+            max_body_size=max_body_size,
+            cut_short=(ConnectionError, web.RequestPayloadError),
         )
-        return web.Response(
+        response = web.Response(
             status=result.status, body=result.body, content_type=result.content_type
         )
+        if result.status == 413:
+            response.force_close()  # do not keep the connection for the rest of the upload
+        return response
 
     return sinch_webhook

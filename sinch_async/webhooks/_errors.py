@@ -5,7 +5,12 @@ from __future__ import annotations
 from sinch_async._redact import mask_numbers
 from sinch_async.errors import SinchError
 
-__all__ = ["InvalidCallbackError", "InvalidSignatureError", "WebhookError"]
+__all__ = [
+    "CallbackTooLargeError",
+    "InvalidCallbackError",
+    "InvalidSignatureError",
+    "WebhookError",
+]
 
 
 class WebhookError(SinchError, ValueError):
@@ -21,6 +26,20 @@ class InvalidCallbackError(WebhookError):
 
     def __init__(self, message: str) -> None:
         super().__init__(mask_numbers(message))
+
+
+class CallbackTooLargeError(WebhookError):
+    """The callback body is longer than the receiver's ``max_body_size``.
+
+    ``size`` is the length declared by ``Content-Length`` (or the length read so far, past
+    the cap, for a body without one); ``max_body_size`` the cap. Receivers answer it with
+    HTTP 413 and do not read the rest of the body.
+    """
+
+    def __init__(self, size: int, max_body_size: int) -> None:
+        self.size = size
+        self.max_body_size = max_body_size
+        super().__init__(f"callback body over the limit of {max_body_size} bytes")
 
 
 class InvalidSignatureError(WebhookError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -88,6 +89,30 @@ def _fallback(raw: dict[str, Any]) -> WebhookEvent:
 _EVENTS = TaggedUnion[WebhookEvent](_KnownEvent, CALLBACK_TYPES, _fallback)
 
 
+_MAX_DEPTH = 64
+"""How deeply a callback body may nest arrays and objects (Sinch's nest four levels)."""
+
+# A JSON string (closed or not: an unclosed one runs to the end, so matching never
+# backtracks) or a bracket. Brackets inside strings are skipped with their string.
+_STRING_OR_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(data: bytes) -> bool:
+    """Whether ``data`` nests arrays/objects more than :data:`_MAX_DEPTH` levels deep."""
+    if data.count(b"[") + data.count(b"{") <= _MAX_DEPTH:
+        return False  # the usual case: not even that many brackets, no scan needed
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(data):
+        token = match[0]
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > _MAX_DEPTH:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 def parse_callback(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     """Decode the raw body of a Sinch SMS callback into a typed struct.
 
@@ -95,12 +120,31 @@ def parse_callback(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     object, has no ``type``, or a known ``type`` has the wrong shape (a missing required
     field, a field of the wrong type). An unknown ``type`` is not an error: see
     :data:`WebhookEvent`.
+
+    That is the only exception raised for any input, however hostile: bytes that are not
+    UTF-8, a ``str`` with lone surrogates, arrays or objects nested more than 64 levels
+    deep (refused before decoding, so the decoder never recurses that far), numbers out of
+    range, an empty body.
     """
-    data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    if isinstance(body, str):
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidCallbackError("callback body is not valid UTF-8 text") from None
+    else:
+        data = bytes(body)
+    if _too_deep(data):
+        raise InvalidCallbackError(
+            f"callback body nests arrays or objects more than {_MAX_DEPTH} levels deep"
+        )
     try:
         event = _EVENTS.decode(data)
     except msgspec.ValidationError as exc:  # a subclass of DecodeError: catch it first
         raise InvalidCallbackError(f"callback body does not match its type: {exc}") from None
     except msgspec.DecodeError as exc:
         raise InvalidCallbackError(f"callback body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError:  # msgspec raises it for bytes that are not UTF-8 in a string
+        raise InvalidCallbackError("callback body is not valid UTF-8") from None
+    except RecursionError:  # a backstop: _too_deep refuses deep bodies before this
+        raise InvalidCallbackError("callback body nests too deeply") from None
     return event

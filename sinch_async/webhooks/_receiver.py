@@ -1,12 +1,17 @@
-"""The framework-independent part of the receivers: verify, parse, dispatch, answer."""
+"""The framework-independent part of the receivers: bound, verify, parse, dispatch, answer."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import re
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sinch_async.webhooks._errors import InvalidCallbackError, InvalidSignatureError
+from sinch_async.webhooks._errors import (
+    CallbackTooLargeError,
+    InvalidCallbackError,
+    InvalidSignatureError,
+)
 from sinch_async.webhooks._parse import WebhookEvent, parse_callback
 from sinch_async.webhooks._signature import (
     DEFAULT_TOLERANCE,
@@ -18,14 +23,18 @@ from sinch_async.webhooks._signature import (
     verify_signature,
 )
 
-__all__ = ["OnEvent", "WebhookResponse", "handle_webhook"]
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "OnEvent", "WebhookResponse", "handle_webhook"]
 
 log = logging.getLogger("sinch_async.webhooks")
 
 OnEvent = Callable[[WebhookEvent], Awaitable[object]]
 """The receivers' ``on_event``: ``async def on_event(event: WebhookEvent) -> None``."""
 
+DEFAULT_MAX_BODY_SIZE = 1_048_576
+"""The receivers' default cap on a callback body: 1 MiB, far above any Sinch callback."""
+
 _JSON = "application/json"
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,66 @@ def check_secret(secret: Secret | Sequence[Secret] | None) -> None:
         _secrets(secret)
 
 
+def check_max_body_size(max_body_size: int) -> int:
+    """``max_body_size`` if it is a positive ``int``; ``TypeError``/``ValueError`` otherwise."""
+    if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
+        raise TypeError(f"max_body_size must be an int, not {type(max_body_size).__name__}")
+    if max_body_size < 1:
+        raise ValueError(f"max_body_size must be > 0, not {max_body_size}")
+    return max_body_size
+
+
+async def receive_webhook(
+    headers: Mapping[str, str],
+    chunks: AsyncIterable[bytes],
+    secret: Secret | Sequence[Secret] | None,
+    on_event: OnEvent,
+    *,
+    replay_guard: ReplayGuard | None,
+    tolerance: float | None,
+    max_body_size: int,
+    cut_short: tuple[type[BaseException], ...] = (),
+) -> WebhookResponse:
+    """What the receivers do: refuse on ``Content-Length`` before reading (413 above the
+    cap, 400 if it is not a number), read ``chunks`` only up to the cap (413 past it,
+    without reading further), then :func:`handle_webhook`.
+
+    ``cut_short`` are the framework's exceptions for a body that ends early (the client
+    disconnected, broken chunked framing): answered 400 without a traceback. Only the
+    reading is guarded: an exception of the replay guard is not mistaken for one.
+    """
+    declared = _header(headers, "content-length")
+    if declared is not None:
+        declared = declared.strip()
+        if not _DIGITS.fullmatch(declared):
+            error = InvalidCallbackError("the Content-Length header is not a number")
+            log.warning("rejected Sinch callback (400): %s", error)
+            return _answer(400, "invalid_callback", error)
+        if int(declared) > max_body_size:
+            return _too_large(int(declared), max_body_size)
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            if size > max_body_size:
+                return _too_large(size, max_body_size)
+            parts.append(chunk)
+    except cut_short:
+        error = InvalidCallbackError("the callback body was cut short (client disconnected)")
+        log.warning("rejected Sinch callback (400): %s", error)
+        return _answer(400, "invalid_callback", error)
+    return await handle_webhook(
+        b"".join(parts),
+        headers,
+        secret,
+        on_event,
+        replay_guard=replay_guard,
+        tolerance=tolerance,
+        max_body_size=max_body_size,
+    )
+
+
 async def handle_webhook(
     body: bytes,
     headers: Mapping[str, str],
@@ -57,18 +126,28 @@ async def handle_webhook(
     *,
     replay_guard: ReplayGuard | None = None,
     tolerance: float | None = DEFAULT_TOLERANCE,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> WebhookResponse:
     """Handle one callback request; the receivers for aiohttp and FastAPI are thin wrappers.
 
     Use it to receive callbacks in another framework: pass the raw body and the headers,
-    answer with the returned status and body. Answers:
+    answer with the returned status and body. Cap the body while you read it (check
+    ``Content-Length`` first, stop reading past ``max_body_size`` and answer 413), as the
+    shipped receivers do; this function only refuses a body already read. Answers:
 
+    * 413 when ``body`` is longer than ``max_body_size`` (default 1 MiB);
     * 401 when ``secret`` is set and the signature is missing, wrong, stale or replayed
       (checked before the body is parsed);
     * 400 when the body is not a Sinch callback (Sinch does not retry 4xx other than 429);
     * 500 when ``on_event`` raised (logged; Sinch retries 5xx with growing delays);
     * 200 after ``on_event`` returned.
+
+    Every refusal (413, 401, 400) is one WARNING line on the ``sinch_async.webhooks`` logger,
+    without the body and without a traceback, whatever the input; only a failing
+    ``on_event`` logs its traceback.
     """
+    if len(body) > check_max_body_size(max_body_size):
+        return _too_large(len(body), max_body_size)
     if secret is not None:
         try:
             verify_signature(body, headers, secret, tolerance=tolerance, replay_guard=replay_guard)
@@ -90,6 +169,14 @@ async def handle_webhook(
                 replay_guard.discard(nonce.strip())
         return _answer(500, "handler_failed", exc, event=event)
     return WebhookResponse(200, b'{"status":"ok"}', event=event)
+
+
+def _too_large(size: int, max_body_size: int) -> WebhookResponse:
+    error = CallbackTooLargeError(size, max_body_size)
+    log.warning("rejected Sinch callback (413): %s", error)
+    return WebhookResponse(
+        413, f'{{"error":"body_too_large","max_body_size":{max_body_size}}}'.encode(), error=error
+    )
 
 
 def _answer(

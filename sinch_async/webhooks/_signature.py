@@ -42,8 +42,9 @@ _ALGORITHMS: dict[str, str] = {
     "hmacsha384": "sha384",
     "hmacsha512": "sha512",
 }
-_TIMESTAMP_RE = re.compile(r"\d{1,12}")
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")  # ASCII digits only (``\d`` matches fullwidth ones)
 _MAX_NONCE_LENGTH = 256
+_MAX_SIGNATURE_LENGTH = 256  # Base64 of a SHA-512 HMAC is 88 characters
 
 
 @runtime_checkable
@@ -203,11 +204,24 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 
 def _required(headers: Mapping[str, str], name: str) -> str:
     value = _header(headers, name)
-    if value is None or not value.strip():
+    if not isinstance(value, str) or not value.strip():
         raise InvalidSignatureError(
             "missing_header", f"missing signature header {name!r}", header=name
         )
     return value.strip()
+
+
+def _utf8(value: str, name: str, limit: int) -> bytes:
+    """``value`` as UTF-8, or :class:`InvalidSignatureError` if too long or not encodable
+    (lone surrogates: what aiohttp makes of bytes that are not UTF-8)."""
+    if len(value) > limit:
+        raise InvalidSignatureError("bad_signature", f"header {name!r} is too long", header=name)
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidSignatureError(
+            "bad_signature", f"header {name!r} is not valid UTF-8 text", header=name
+        ) from None
 
 
 def verify_signature(
@@ -232,9 +246,14 @@ def verify_signature(
         now: the current Unix time (default: ``time.time()``).
         replay_guard: e.g. a :class:`NonceCache`; a nonce seen before is refused.
 
+    Any header content whatsoever (non-ASCII or fullwidth digits in the timestamp, lone
+    surrogates, a nonce or signature longer than 256 characters) is refused with
+    :class:`InvalidSignatureError` before any hashing; nothing else is raised for the
+    request's input.
+
     Raises:
         InvalidSignatureError: ``reason`` says what is wrong (see its docstring).
-        ValueError: the secret is empty.
+        ValueError: the secret is empty (``TypeError``: it is not ``str`` or ``bytes``).
     """
     keys = _secrets(secret)
     signature = _required(headers, SIGNATURE_HEADER)
@@ -255,13 +274,10 @@ def verify_signature(
             f"header {TIMESTAMP_HEADER!r} is not a Unix time in seconds",
             header=TIMESTAMP_HEADER,
         )
-    if len(nonce) > _MAX_NONCE_LENGTH:
-        raise InvalidSignatureError(
-            "bad_signature", f"header {NONCE_HEADER!r} is too long", header=NONCE_HEADER
-        )
+    nonce_bytes = _utf8(nonce, NONCE_HEADER, _MAX_NONCE_LENGTH)
+    provided = _utf8(signature, SIGNATURE_HEADER, _MAX_SIGNATURE_LENGTH)
 
-    signed = b".".join((bytes(body), nonce.encode("utf-8"), timestamp_text.encode("ascii")))
-    provided = signature.encode("utf-8")
+    signed = b".".join((bytes(body), nonce_bytes, timestamp_text.encode("ascii")))
     valid = False
     for key in keys:  # no early exit: the time taken does not depend on which key matched
         expected = base64.b64encode(hmac.new(key, signed, digest).digest())

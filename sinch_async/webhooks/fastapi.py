@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import aclosing
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.requests import ClientDisconnect
 
-from sinch_async.webhooks._receiver import OnEvent, check_secret, handle_webhook
+from sinch_async.webhooks._receiver import (
+    DEFAULT_MAX_BODY_SIZE,
+    OnEvent,
+    check_max_body_size,
+    check_secret,
+    receive_webhook,
+)
 from sinch_async.webhooks._signature import DEFAULT_TOLERANCE, ReplayGuard, Secret
 
 __all__ = ["sinch_webhook_router"]
@@ -20,35 +28,46 @@ def sinch_webhook_router(
     *,
     replay_guard: ReplayGuard | None = None,
     tolerance: float | None = DEFAULT_TOLERANCE,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     name: str = "sinch_webhook",
     include_in_schema: bool = False,
     **router_kwargs: Any,
 ) -> APIRouter:
     """An ``APIRouter`` with one ``POST path`` route receiving Sinch callbacks.
 
-    Same behaviour as :func:`sinch_async.webhooks.sinch_webhook_handler`: the signature is
-    checked on the raw body when ``secret`` is set (401 if it fails), the body is parsed
-    (400 if malformed), ``await on_event(event)`` runs (500 if it raises, so Sinch retries),
-    then 200. ``name`` is the route name (for ``request.url_for(name)``); other keyword
-    arguments go to ``APIRouter`` (e.g. ``dependencies=[...]``, ``tags=[...]``)::
+    Same behaviour as :func:`sinch_async.webhooks.sinch_webhook_handler`: a body larger
+    than ``max_body_size`` (default 1 MiB, a positive ``int``) is refused with 413, on its
+    ``Content-Length`` before reading or, without one, as soon as the stream passes the
+    cap; the signature is checked on the raw body when ``secret`` is set (401 if it fails),
+    the body is parsed (400 if malformed), ``await on_event(event)`` runs (500 if it
+    raises, so Sinch retries), then 200. Refusals log one line, no traceback. ``name`` is
+    the route name (for ``request.url_for(name)``); other keyword arguments go to
+    ``APIRouter`` (e.g. ``dependencies=[...]``, ``tags=[...]``)::
 
         app.include_router(sinch_webhook_router("/sinch/callbacks", secret, on_event))
     """
     check_secret(secret)
+    check_max_body_size(max_body_size)
     router = APIRouter(**router_kwargs)
 
     async def sinch_webhook(request: Request) -> Response:
-        body = await request.body()
-        result = await handle_webhook(
-            body,
-            request.headers,
-            secret,
-            on_event,
-            replay_guard=replay_guard,
-            tolerance=tolerance,
-        )
+        async with aclosing(request.stream()) as chunks:
+            result = await receive_webhook(
+                request.headers,
+                chunks,
+                secret,
+                on_event,
+                replay_guard=replay_guard,
+                tolerance=tolerance,
+                max_body_size=max_body_size,
+                cut_short=(ClientDisconnect,),
+            )
+        headers = {"Connection": "close"} if result.status == 413 else None
         return Response(
-            content=result.body, status_code=result.status, media_type=result.content_type
+            content=result.body,
+            status_code=result.status,
+            media_type=result.content_type,
+            headers=headers,
         )
 
     router.add_api_route(
