@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from aiohttp import web
 
 from sinch_async.testing._conversation import add_conversation_routes
@@ -19,9 +18,12 @@ from sinch_async.testing._faults import fault_body
 from sinch_async.testing._http import (
     BACKEND_KEY,
     JSON_KEY,
-    NO_BODY,
+    MAX_BODY_BYTES,
+    NOT_JSON,
     PLAN_KEY,
+    BadBody,
     bearer_failure,
+    decode_body,
     json_response,
 )
 from sinch_async.testing._journal import JournalEntry, scrub_headers
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["build_app"]
 
 PREFIX = "/xms/v1/{plan_id}"
-_decode = msgspec.json.decode
 
 _BAD_TOKEN = "Invalid credentials for this service plan."
 
@@ -70,6 +71,17 @@ def _drop(request: web.Request) -> web.Response:
     return web.Response(status=500)  # never written: the connection is gone
 
 
+async def _read_json(request: web.Request) -> Any:
+    """The JSON body (see ``decode_body``); NOT_JSON if absent or of another content type."""
+    if not (request.body_exists and request.content_type == "application/json"):
+        return NOT_JSON
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return BadBody(413, f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+    return decode_body(raw)
+
+
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     backend = request.app[BACKEND_KEY]
@@ -84,19 +96,13 @@ async def _middleware(request: web.Request, handler: Handler) -> web.StreamRespo
         template = template[len(PREFIX) :]
     else:
         rel = path
-    body: Any = None
-    if request.body_exists and request.content_type == "application/json":
-        raw = await request.read()
-        try:
-            body = _decode(raw) if raw else NO_BODY
-        except msgspec.DecodeError:
-            body = NO_BODY
+    body = await _read_json(request)
     request[JSON_KEY] = body
     entry = JournalEntry(
         method,
         path,
         dict(request.query),
-        None if body is NO_BODY else body,
+        None if isinstance(body, BadBody) else body,
         scrub_headers(request.headers.items()),
         None,
         backend.clock.now(),
@@ -168,7 +174,7 @@ async def _health(request: web.Request) -> web.Response:
 
 def build_app(backend: SimulatorBackend) -> web.Application:
     """The simulator's HTTP API over ``backend`` (serve it with any aiohttp runner)."""
-    app = web.Application(middlewares=[_middleware], client_max_size=8 * 1024 * 1024)
+    app = web.Application(middlewares=[_middleware], client_max_size=MAX_BODY_BYTES)
     app[BACKEND_KEY] = backend
     add_routes(app.router, PREFIX)
     add_oauth_routes(app.router)

@@ -23,7 +23,13 @@ from typing import Any
 from aiohttp import web
 
 from sinch_async.testing._clock import SimClock, format_ts, parse_iso
-from sinch_async.testing._http import BACKEND_KEY, bearer_failure, json_body, json_response
+from sinch_async.testing._http import (
+    BACKEND_KEY,
+    BadBody,
+    bearer_failure,
+    json_body,
+    json_response,
+)
 from sinch_async.testing._util import IdFactory
 
 __all__ = [
@@ -61,6 +67,7 @@ _GRPC = {
     403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     415: "INVALID_ARGUMENT",
+    413: "INVALID_ARGUMENT",
     429: "RESOURCE_EXHAUSTED",
 }
 
@@ -331,8 +338,8 @@ def _body(request: web.Request) -> Any:
     if request.content_type != "application/json":
         raise ConversationError(415, "Content-Type must be application/json.")
     body = json_body(request)
-    if body is None:
-        raise _bad("The request body is not valid JSON.")
+    if isinstance(body, BadBody):
+        raise ConversationError(body.status, body.text)
     return body
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from sinch_async.testing._clock import parse_iso
-from sinch_async.testing._http import BACKEND_KEY, PLAN_KEY, json_body, json_response
+from sinch_async.testing._http import BACKEND_KEY, PLAN_KEY, BadBody, json_body, json_response
 from sinch_async.testing._models import FINAL_STATUSES
 from sinch_async.testing._state import ListQuery, Plan, not_found
 from sinch_async.testing._util import ApiError, display_msisdn, normalize_msisdn
@@ -40,8 +40,10 @@ def _now(request: web.Request) -> float:
 
 def _json(request: web.Request) -> Any:
     body = json_body(request)
-    if body is None:
-        raise invalid_json("The request body is not valid JSON.")
+    if isinstance(body, BadBody):
+        if body.status == 413:
+            raise ApiError(413, "request_entity_too_large", body.text)
+        raise invalid_json(body.text)
     return body
 
 
