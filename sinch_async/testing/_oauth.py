@@ -7,6 +7,7 @@ import binascii
 from typing import Literal
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from sinch_async.testing._clock import SimClock
 from sinch_async.testing._http import BACKEND_KEY, json_response
@@ -66,7 +67,12 @@ async def oauth_token(request: web.Request) -> web.Response:
     """``POST /oauth2/token``: client credentials (Basic auth or form fields) -> a token."""
     backend = request.app[BACKEND_KEY]
     backend.count_token_request()
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (ValueError, LookupError, HttpProcessingError):  # bad encoding, charset, multipart
+        return json_response(
+            {"error": "invalid_request", "error_description": "The form body is malformed."}, 400
+        )
     creds = parse_basic(request.headers.get("Authorization"))
     if creds is None and "client_id" in form:
         creds = (str(form.get("client_id", "")), str(form.get("client_secret", "")))

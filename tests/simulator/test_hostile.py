@@ -271,3 +271,31 @@ async def test_arbitrary_bytes_never_get_a_5xx(
     status, data = await api.call("POST", "/batches", data=body, headers=JSON)
     assert status < 500, (body, data)
     assert _tracebacks(caplog) == []
+
+
+# -- the OAuth2 token endpoint: malformed forms -------------------------------------------
+
+BAD_FORMS = {
+    "invalid utf-8": ("application/x-www-form-urlencoded", b"client_id=\xff\xfe&grant_type=x"),
+    "unknown charset": ("application/x-www-form-urlencoded; charset=no-such-codec", b"a=b"),
+    "multipart without boundary": ("multipart/form-data", b"garbage"),
+    "broken multipart": ("multipart/form-data; boundary=x", b"--x\r\ngarbage"),
+}
+
+
+@pytest.mark.parametrize(("ctype", "body"), list(BAD_FORMS.values()), ids=list(BAD_FORMS))
+async def test_token_endpoint_answers_400_to_a_malformed_form(
+    sim: SinchSimulator, caplog: pytest.LogCaptureFixture, ctype: str, body: bytes
+) -> None:
+    async with aiohttp.ClientSession(base_url=sim.url) as http:
+        async with http.post("/oauth2/token", data=body, headers={"Content-Type": ctype}) as resp:
+            assert resp.status == 400, await resp.text()
+            assert (await resp.json())["error"] == "invalid_request"
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": sim.key_id,
+            "client_secret": sim.key_secret,
+        }
+        async with http.post("/oauth2/token", data=form) as resp:
+            assert resp.status == 200
+    assert _tracebacks(caplog) == []
