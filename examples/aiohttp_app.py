@@ -5,11 +5,19 @@ One ``AsyncSmsClient`` lives as long as the app (opened and closed in a ``cleanu
 ``/sinch/callbacks`` (signed; the handler checks the HMAC signature); ``GET /reports/{id}``
 shows what arrived. Duplicate deliveries (Sinch retries) are skipped by a ``Deduplicator``.
 
+``POST /send`` takes ``{"to": [...], "body": "...", "from": "..."}`` (``"from"`` optional,
+other fields refused) and answers ``{"batch_id": ...}``. Errors are JSON
+``{"error": "..."}``: 400 for a body that is not that JSON, or for input the client
+library refuses before sending (then also ``"field"`` and ``"limit"``, e.g. 1001
+recipients); Sinch's own 400, 403 and 429 pass through; 502 only when Sinch fails
+(server error, network, timeout, an outcome left unknown, or our credentials refused).
+The FastAPI example (``fastapi_app.py``) answers the same way.
+
 Against the embedded Sinch simulator (no credentials, no real SMS)::
 
     python examples/aiohttp_app.py --simulate
     curl -s -X POST localhost:8080/send -H 'content-type: application/json' \\
-        -d '{"to": ["+46700000001", "+46700000002"], "body": "Hello"}'
+        -d '{"to": ["+46700000001", "+46700000002"], "body": "Hello", "from": "12345"}'
     curl -s localhost:8080/reports/<batch_id>
     curl -s -X POST localhost:8080/simulate/inbound -H 'content-type: application/json' \\
         -d '{"from": "+46700000001", "to": "12345", "body": "STOP"}'
@@ -31,11 +39,12 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
 from aiohttp import web
 
-from sinch_async import AsyncSmsClient, SinchError
+from sinch_async import ApiError, AsyncSmsClient, SinchError, SinchValidationError
 from sinch_async.models import (
     BatchDeliveryReportMms,
     BatchDeliveryReportSms,
@@ -52,6 +61,55 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("aiohttp_app")
 CALLBACK_PATH = "/sinch/callbacks"
+PASSED_THROUGH = frozenset({400, 403, 429})
+"""Sinch's refusals of the request itself, answered with the same status."""
+
+
+class SendIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The JSON body of ``POST /send`` (an unknown field is an error, not silently dropped)."""
+
+    to: list[str]
+    body: str
+    from_: str | None = msgspec.field(default=None, name="from")
+
+
+class InboundIn(msgspec.Struct, forbid_unknown_fields=True):
+    """The JSON body of ``POST /simulate/inbound``."""
+
+    from_: str = msgspec.field(name="from")
+    to: str
+    body: str = ""
+
+
+Body = TypeVar("Body", SendIn, InboundIn)
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    """The JSON error answer every route uses: ``{"error": message, ...extra}``."""
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def send_failure(exc: SinchError) -> web.Response:
+    """The answer to a send the client library or Sinch refused, or that failed."""
+    if isinstance(exc, SinchValidationError):  # refused before any I/O: the caller's input
+        return json_error(400, str(exc), field=exc.field, limit=exc.limit)
+    if isinstance(exc, ApiError) and exc.status in PASSED_THROUGH:
+        return json_error(exc.status, str(exc), code=exc.code)
+    return json_error(502, f"Sinch failed: {exc}")
+
+
+async def read_body(request: web.Request, model: type[Body]) -> Body | web.Response:
+    """The request's JSON body as ``model``, or the 400 (413) answer saying what is wrong."""
+    try:
+        raw = await request.read()  # at most the app's client_max_size (1 MiB by default)
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, f"the request body is over {request.client_max_size} bytes")
+    if not raw.strip():
+        return json_error(400, "the request body is empty; send a JSON object")
+    try:
+        return msgspec.json.decode(raw, type=model)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return json_error(400, f"invalid request body: {exc}")
 
 
 @dataclass
@@ -123,17 +181,19 @@ def create_app(
         return str(request.url.with_path(CALLBACK_PATH).with_query(None))
 
     async def send(request: web.Request) -> web.Response:
-        payload = await request.json()
+        payload = await read_body(request, SendIn)
+        if isinstance(payload, web.Response):
+            return payload
         try:
             batch = await request.app[SMS_KEY].batches.send(
-                payload["to"],
-                payload["body"],
-                from_=payload.get("from"),
+                payload.to,
+                payload.body,
+                from_=payload.from_,
                 delivery_report="per_recipient",
                 callback_url=callback_url(request),
             )
         except SinchError as exc:
-            return web.json_response({"error": str(exc)}, status=502)
+            return send_failure(exc)
         return web.json_response({"batch_id": batch.id})
 
     async def reports(request: web.Request) -> web.Response:
@@ -143,10 +203,12 @@ def create_app(
         return web.json_response(store.inbounds)
 
     async def simulate_inbound(request: web.Request) -> web.Response:
-        payload = await request.json()
+        payload = await read_body(request, InboundIn)
+        if isinstance(payload, web.Response):
+            return payload
         sim = request.app[SIM_KEY]
         sim.inbound_callback_url = callback_url(request)
-        mo = sim.inject_inbound(payload["from"], payload["to"], payload.get("body", ""))
+        mo = sim.inject_inbound(payload.from_, payload.to, payload.body)
         return web.json_response({"id": mo["id"]})
 
     app = web.Application()

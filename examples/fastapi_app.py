@@ -5,15 +5,23 @@ One ``AsyncSmsClient`` lives as long as the app (opened and closed in the lifesp
 ``/sinch/callbacks`` (signed; the router checks the HMAC signature); ``GET /reports/{id}``
 shows what arrived. Duplicate deliveries (Sinch retries) are skipped by a ``Deduplicator``.
 
+``POST /send`` takes ``{"to": [...], "body": "...", "from": "..."}`` (``"from"`` optional,
+``"from_"`` accepted for it too, other fields refused) and answers ``{"batch_id": ...}``.
+Errors are JSON ``{"error": "..."}``: 400 for a body that is not that JSON, or for input
+the client library refuses before sending (then also ``"field"`` and ``"limit"``, e.g.
+1001 recipients); Sinch's own 400, 403 and 429 pass through; 502 only when Sinch fails
+(server error, network, timeout, an outcome left unknown, or our credentials refused).
+The aiohttp example (``aiohttp_app.py``) answers the same way.
+
 Against the embedded Sinch simulator (no credentials, no real SMS; needs uvicorn)::
 
     pip install 'sinch_async[fastapi]' uvicorn
     python examples/fastapi_app.py --simulate
     curl -s -X POST localhost:8000/send -H 'content-type: application/json' \\
-        -d '{"to": ["+46700000001", "+46700000002"], "body": "Hello"}'
+        -d '{"to": ["+46700000001", "+46700000002"], "body": "Hello", "from": "12345"}'
     curl -s localhost:8000/reports/<batch_id>
     curl -s -X POST localhost:8000/simulate/inbound -H 'content-type: application/json' \\
-        -d '{"from_": "+46700000001", "to": "12345", "body": "STOP"}'
+        -d '{"from": "+46700000001", "to": "12345", "body": "STOP"}'
     curl -s localhost:8000/inbounds
 
 For real (Sinch must reach ``PUBLIC_URL``; ask your account manager to enable signed
@@ -27,6 +35,7 @@ callbacks and give you the secret)::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import secrets
@@ -35,10 +44,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
-from pydantic import BaseModel
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
-from sinch_async import AsyncSmsClient, SinchError
+from sinch_async import ApiError, AsyncSmsClient, SinchError, SinchValidationError
 from sinch_async.models import (
     BatchDeliveryReportMms,
     BatchDeliveryReportSms,
@@ -53,18 +64,54 @@ from sinch_async.webhooks.fastapi import sinch_webhook_router
 
 log = logging.getLogger("fastapi_app")
 CALLBACK_PATH = "/sinch/callbacks"
+PASSED_THROUGH = frozenset({400, 403, 429})
+"""Sinch's refusals of the request itself, answered with the same status."""
 
 
 class SendIn(BaseModel):
+    """The JSON body of ``POST /send`` (an unknown field is an error, not silently dropped)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
     to: list[str]
     body: str
-    from_: str | None = None
+    from_: str | None = Field(default=None, alias="from")
 
 
 class InboundIn(BaseModel):
-    from_: str
+    """The JSON body of ``POST /simulate/inbound``."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    from_: str = Field(alias="from")
     to: str
     body: str = ""
+
+
+def json_error(status: int, message: str, **extra: Any) -> Response:
+    """The JSON error answer every route uses: ``{"error": message, ...extra}``.
+
+    ``json.dumps`` escapes non-ASCII, so text echoing odd input (a lone surrogate) is safe.
+    """
+    content = json.dumps({"error": message, **extra})
+    return Response(content, status_code=status, media_type="application/json")
+
+
+def send_failure(exc: SinchError) -> Response:
+    """The answer to a send the client library or Sinch refused, or that failed."""
+    if isinstance(exc, SinchValidationError):  # refused before any I/O: the caller's input
+        return json_error(400, str(exc), field=exc.field, limit=exc.limit)
+    if isinstance(exc, ApiError) and exc.status in PASSED_THROUGH:
+        return json_error(exc.status, str(exc), code=exc.code)
+    return json_error(502, f"Sinch failed: {exc}")
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """One of pydantic's errors as ``"where: what"`` (without the input, which may be big)."""
+    if error["type"] == "json_invalid":
+        return f"not valid JSON: {error.get('ctx', {}).get('error', error['msg'])}"
+    where = ".".join(str(part) for part in error["loc"][1:]) or "the request body"
+    return f"{where}: {error['msg']}"
 
 
 @dataclass
@@ -126,6 +173,20 @@ def create_app(
 
     app = FastAPI(title="sinch_async example", lifespan=lifespan)
     app.state.store = store
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
+        """400 (not FastAPI's 422) for a body that does not fit the route's model."""
+        details = "; ".join(_describe(error) for error in exc.errors())
+        return json_error(400, f"invalid request body: {details}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        """FastAPI's own errors (unparsable body, 404, 405) in the same ``{"error"}`` shape."""
+        response = json_error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
+
     app.include_router(
         sinch_webhook_router(
             CALLBACK_PATH,
@@ -140,8 +201,8 @@ def create_app(
             return public_url.rstrip("/") + CALLBACK_PATH
         return str(request.url_for("sinch_webhook"))
 
-    @app.post("/send")
-    async def send(payload: SendIn, request: Request) -> dict[str, Any]:
+    @app.post("/send", response_model=None)
+    async def send(payload: SendIn, request: Request) -> dict[str, Any] | Response:
         sms: AsyncSmsClient = request.app.state.sms
         try:
             batch = await sms.batches.send(
@@ -152,7 +213,7 @@ def create_app(
                 callback_url=callback_url(request),
             )
         except SinchError as exc:
-            raise HTTPException(status_code=502, detail=str(exc)) from None
+            return send_failure(exc)
         return {"batch_id": batch.id}
 
     @app.get("/reports/{batch_id}")
