@@ -13,7 +13,7 @@ from sinch_async._options import ClientOptions, ClientSettings
 from sinch_async._pagination import AsyncPaginator, Page
 from sinch_async._ratelimit import Limiter, RateLimiter
 from sinch_async._retry import RetryPolicy
-from sinch_async._transport import DEFAULT_TIMEOUT
+from sinch_async._transport import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TIMEOUT
 from sinch_async._version import __version__
 from sinch_async.client import AsyncSmsClient
 from sinch_async.conversation import AsyncConversationBatchClient
@@ -28,7 +28,9 @@ from sinch_async.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     ServerError,
     SinchConnectionError,
     SinchError,
@@ -70,6 +72,7 @@ from sinch_async.models import (
 from sinch_async.numbers import normalize_number, same_number
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_TIMEOUT",
     "UNSET",
     "AmbiguousSendError",
@@ -115,9 +118,11 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "RecipientDeliveryReport",
+    "RedirectError",
     "RequestEvent",
     "ResponseDecodeError",
     "ResponseEvent",
+    "ResponseTooLargeError",
     "RetryEvent",
     "RetryPolicy",
     "ServerError",

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 from aiolimiter import AsyncLimiter
 
+from sinch_async._redact import scrub_bytes, scrub_headers, secret_forms
 from sinch_async._retry import Idempotency, RetryPolicy
+from sinch_async._validate import check_text
 from sinch_async.errors import ResponseDecodeError, api_error
 
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ _TOKEN_BURST = 30
 _TOKEN_RATE = 10.0
 TOKEN_RETRY = RetryPolicy(max_attempts=4, backoff_base=1.0, backoff_max=8.0, deadline=30.0)
 _FORM = "application/x-www-form-urlencoded"
+_TOKENS_SCRUBBED = 4
+"""How many of the latest OAuth tokens are scrubbed from server text."""
 
 
 class Auth(Protocol):
@@ -34,14 +38,20 @@ class Auth(Protocol):
         """Called after a 401 that says the token expired; True if a retry makes sense."""
         ...
 
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in an error or a log line (in the forms to scrub)."""
+        ...
+
 
 class StaticTokenAuth:
     """``Authorization: Bearer <api_token>`` for service-plan credentials."""
 
-    __slots__ = ("_header",)
+    __slots__ = ("_header", "_secrets")
 
     def __init__(self, api_token: str) -> None:
+        check_text(api_token, "api_token")  # a header value: CR/LF would split it
         self._header = f"Bearer {api_token}"
+        self._secrets = secret_forms([api_token])
 
     def __repr__(self) -> str:
         return "StaticTokenAuth(api_token=***)"
@@ -56,6 +66,9 @@ class StaticTokenAuth:
 
     async def refresh_after_expiry(self, transport: Transport, failed: str) -> bool:
         return False
+
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
 
 
 class _TokenResponse(msgspec.Struct):
@@ -86,12 +99,17 @@ class OAuth2TokenProvider:
         refresh_margin: float = 60.0,
         retry: RetryPolicy | None = TOKEN_RETRY,
     ) -> None:
+        check_text(key_id, "key_id")
+        check_text(key_secret, "key_secret")
         self.retry = retry
         self.key_id = key_id
         self.auth_url = auth_url
         self.refresh_margin = refresh_margin
         credentials = base64.b64encode(f"{key_id}:{key_secret}".encode()).decode("ascii")
         self._basic = f"Basic {credentials}"
+        self._fixed_secrets = (key_secret, credentials)
+        self._tokens: list[str] = []  # the last few tokens fetched, still scrubbed
+        self._secrets = secret_forms(self._fixed_secrets)
         self._header: str | None = None
         self._refresh_at = 0.0
         self._lock: asyncio.Lock | None = None
@@ -127,6 +145,9 @@ class OAuth2TokenProvider:
             await self._fetch(transport)
             return True
 
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
     def invalidate(self) -> None:
         """Forget the cached token; the next request fetches a new one."""
         self._header = None
@@ -152,13 +173,13 @@ class OAuth2TokenProvider:
             "POST", self.auth_url, body=_FORM_BODY, headers=headers, content_type=_FORM
         )
         path = "/oauth2/token"
-        if response.status >= 400:
+        if response.status >= 300:  # a redirect is refused like an error
             raise api_error(
                 response.status,
                 method="POST",
                 path=path,
-                body=response.body,
-                headers=dict(response.headers),
+                body=scrub_bytes(response.body, self._secrets),
+                headers=scrub_headers(response.headers, self._secrets),
             )
         try:
             token = _token_decoder.decode(response.body)
@@ -174,5 +195,7 @@ class OAuth2TokenProvider:
         lifetime = max(float(token.expires_in), 0.0)
         margin = min(self.refresh_margin, lifetime / 2)
         self._header = f"Bearer {token.access_token}"
+        self._tokens = [*self._tokens[-(_TOKENS_SCRUBBED - 1) :], token.access_token]
+        self._secrets = secret_forms([*self._fixed_secrets, *self._tokens])
         self._refresh_at = started + lifetime - margin
         return self._header

@@ -112,6 +112,7 @@ class BaseClient:
             timeout=options.timeout,
             user_agent=options.user_agent,
             default_headers=own_headers,
+            max_response_size=options.max_response_size,
         )
         self._core = RequestCore(
             transport=self._transport,

@@ -12,6 +12,9 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from sinch_async._redact import mask_numbers
+from sinch_async.errors import SinchValidationError
+
 __all__ = [
     "TaggedUnion",
     "decoder_for",
@@ -35,8 +38,46 @@ _encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 _any_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
-encode: Callable[[Any], bytes] = _encoder.encode
-"""Encode a struct (or any msgspec-supported value) to JSON bytes."""
+_encode = _encoder.encode
+
+
+def encode(value: Any) -> bytes:
+    """Encode a struct (or any msgspec-supported value) to JSON bytes.
+
+    A lone surrogate anywhere in it (not Unicode text, so not encodable as UTF-8) is a
+    :class:`SinchValidationError` naming the field that holds it.
+    """
+    try:
+        return _encode(value)
+    except UnicodeEncodeError:
+        field = _surrogate_field(msgspec.to_builtins(value, enc_hook=_enc_hook), "") or "request"
+        raise SinchValidationError(
+            field, "holds a lone surrogate (not Unicode text)", limit="Unicode text"
+        ) from None
+
+
+def _surrogate_field(value: Any, path: str) -> str | None:
+    """The path (``parameters.name.+4670...``, ``to[3]``) of the first string in ``value``
+    that holds a lone surrogate."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "value"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            found = _surrogate_field(key, inner) or _surrogate_field(item, inner)
+            if found is not None:
+                return mask_numbers(found)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _surrogate_field(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
 
 json_decode: Callable[[bytes], Any] = _any_decoder.decode
 """Decode JSON bytes into plain Python objects."""
@@ -46,7 +87,9 @@ def decoder_for(tp: Any) -> msgspec.json.Decoder[Any]:
     """The cached JSON decoder for ``tp`` (built on first use)."""
     decoder = _decoders.get(tp)
     if decoder is None:
-        decoder = _decoders[tp] = msgspec.json.Decoder(tp)
+        # Not strict: a number sent as a string ("20000", as in Sinch's own published
+        # examples) is accepted for a number field; the types themselves stay checked.
+        decoder = _decoders[tp] = msgspec.json.Decoder(tp, strict=False)
     return decoder
 
 

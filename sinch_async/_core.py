@@ -8,7 +8,7 @@
         on_request hook
         transport.send(...)             one HTTP exchange; wire errors arrive as library errors
         limiter.release(); on_response hook
-        classify:  < 400                -> done (call_info recorded)
+        classify:  2xx                  -> done (call_info recorded); 3xx is an error
                    error                -> ambiguous unsafe send? reconcile by reference:
                                              applied -> done; not applied -> retry is safe
                                         -> tenacity (RetrySchedule): wait and go round, or raise
@@ -36,7 +36,7 @@ from yarl import URL
 from sinch_async._auth import Auth
 from sinch_async._hooks import RequestEvent, ResponseEvent, RetryEvent, current_call_info
 from sinch_async._ratelimit import Limiter
-from sinch_async._redact import mask_numbers
+from sinch_async._redact import mask_numbers, scrub_bytes, scrub_headers
 from sinch_async._retry import (
     DEFAULT_RETRY_AFTER_CAP,
     Idempotency,
@@ -122,6 +122,20 @@ class RequestCore:
         """The ``Authorization`` value for the next attempt."""
         return self.session_auth or await self.auth.authorization(self.transport)
 
+    def scrub(self, response: RawResponse) -> RawResponse:
+        """``response`` with the client's own secrets replaced by ``***`` wherever a server
+        echoed them: in the body, and in the headers of an error (both end up in errors)."""
+        secrets = self.auth.secrets()
+        if not secrets:
+            return response
+        body = scrub_bytes(response.body, secrets)
+        headers = response.headers
+        if response.status >= 300:
+            headers = scrub_headers(headers, secrets)
+        if body is response.body and headers is response.headers:
+            return response
+        return RawResponse(response.status, headers, body)
+
     def headers(self, authorization: str) -> Mapping[str, str]:
         """Per-request headers, for a client whose session does not send them itself."""
         cached = self._headers
@@ -203,6 +217,7 @@ class Call(msgspec.Struct):
                         )
                         if response.status == 401 and core.oauth:
                             response = await self._after_401(response, authorization)
+                        response = core.scrub(response)
                     finally:
                         if info is not None:
                             info.sending -= 1
@@ -212,7 +227,7 @@ class Call(msgspec.Struct):
                     elapsed = time.monotonic() - sent_at
                     done = ResponseEvent(method, path, self.attempts, response.status, elapsed)
                     await _call_hook(hooks.on_response, done)
-                if response.status < 400:
+                if response.status < 300:
                     limiter.on_success()
                     if self.record and current_call_info() is not None:
                         self._record(response)

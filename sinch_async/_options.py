@@ -19,7 +19,8 @@ from sinch_async._auth import TOKEN_RETRY, OAuth2TokenProvider
 from sinch_async._core import HookFn, Hooks
 from sinch_async._ratelimit import Limiter, RateLimiter
 from sinch_async._retry import RetryPolicy
-from sinch_async._transport import make_timeout
+from sinch_async._transport import DEFAULT_MAX_RESPONSE_SIZE, make_timeout
+from sinch_async._validate import check_text
 from sinch_async._version import __version__
 from sinch_async.errors import SinchValidationError
 
@@ -52,6 +53,8 @@ class ClientSettings(TypedDict, total=False):
     * ``max_connections``: the connection pool of the client's own session (100).
     * ``timeout``: seconds for a whole request, or an ``aiohttp.ClientTimeout``
       (60 s in all, of which at most 10 s to connect).
+    * ``max_response_size``: the largest response body read, in bytes after
+      decompression (32 MiB); a larger one raises :class:`ResponseTooLargeError`.
     * ``allow_insecure_http``: allow ``http://`` to non-loopback hosts (off).
     * ``user_agent``: extra text appended to the ``User-Agent`` header.
     * ``retry``: a :class:`RetryPolicy` (``RetryPolicy()``); ``None`` turns retries off.
@@ -69,6 +72,7 @@ class ClientSettings(TypedDict, total=False):
     session: aiohttp.ClientSession | None
     max_connections: int
     timeout: float | aiohttp.ClientTimeout | None
+    max_response_size: int
     allow_insecure_http: bool
     user_agent: str | None
     retry: RetryPolicy | None
@@ -97,6 +101,8 @@ class ClientOptions:
     """The OAuth2 token endpoint (``None`` with a static API token)."""
     max_connections: int
     timeout: aiohttp.ClientTimeout
+    max_response_size: int
+    """The largest response body read, in bytes after decompression."""
     user_agent: str
     """The whole ``User-Agent`` header."""
     retry: RetryPolicy | None
@@ -116,8 +122,11 @@ class ClientOptions:
         auth_url: str | None,
         default_requests_per_second: float | None,
         auto_reference: bool,
+        account_field: str = "project_id",
     ) -> ClientOptions:
         """Check the rest of ``settings`` and the API's own hosts (after :func:`precheck`)."""
+        check_text(account_id, account_field)
+        check_text(settings.get("user_agent"), "user_agent")
         insecure = settings.get("allow_insecure_http", False)
         checked_base_url = _config.check_url(
             base_url, field="base_url", allow_insecure_http=insecure
@@ -141,6 +150,7 @@ class ClientOptions:
             auth_url=checked_auth_url,
             max_connections=settings.get("max_connections", 100),
             timeout=timeout,
+            max_response_size=_max_response_size(settings),
             user_agent=f"{agent} {extra_agent}" if extra_agent else agent,
             retry=RetryPolicy() if isinstance(retry, DefaultType) else retry,
             rate_limiter=_limiter(settings, default_requests_per_second),
@@ -170,6 +180,15 @@ def check_pool(settings: ClientSettings) -> None:
     """``max_connections``: checked right after the credentials, as it always was."""
     if settings.get("max_connections", 100) < 1:
         raise SinchValidationError("max_connections", "must be at least 1", limit=">= 1")
+
+
+def _max_response_size(settings: ClientSettings) -> int:
+    size = settings.get("max_response_size", DEFAULT_MAX_RESPONSE_SIZE)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise SinchValidationError(
+            "max_response_size", f"must be a whole number of bytes, got {size!r}", limit=">= 1"
+        )
+    return size
 
 
 def _limiter(settings: ClientSettings, default_requests_per_second: float | None) -> Limiter:

@@ -3,8 +3,54 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
+from collections.abc import Iterable, Mapping
 
-__all__ = ["mask_number", "mask_numbers"]
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "mask_number",
+    "mask_numbers",
+    "scrub_bytes",
+    "scrub_headers",
+    "secret_forms",
+]
+
+MIN_SECRET_LENGTH = 6
+"""Shorter strings are not scrubbed (they would garble ordinary text); real tokens and
+key secrets are far longer."""
+_SCRUBBED = "***"
+
+
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Each secret long enough to scrub, as written and percent-encoded, longest first."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) >= MIN_SECRET_LENGTH:
+            forms.add(secret)
+            forms.add(urllib.parse.quote(secret, safe=""))
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def scrub_bytes(data: bytes, secrets: tuple[str, ...]) -> bytes:
+    """``data`` with every form in ``secrets`` (see :func:`secret_forms`) replaced by ``***``."""
+    for secret in secrets:
+        raw = secret.encode("utf-8", "surrogatepass")
+        if raw in data:
+            data = data.replace(raw, _SCRUBBED.encode())
+    return data
+
+
+def scrub_headers(headers: Mapping[str, str], secrets: tuple[str, ...]) -> Mapping[str, str]:
+    """``headers`` with the secrets scrubbed from their values (the same object if none)."""
+    if not any(secret in value for value in headers.values() for secret in secrets):
+        return headers
+    scrubbed: dict[str, str] = {}
+    for name, value in headers.items():
+        for secret in secrets:
+            value = value.replace(secret, _SCRUBBED)
+        scrubbed[name] = value
+    return scrubbed
+
 
 # What may stand between the digits of a number written for people: spaces, dashes,
 # dots and brackets, also percent-encoded (as in a URL path or query).

@@ -39,6 +39,7 @@ from sinch_async._redact import mask_numbers
 from sinch_async.errors import (
     ApiError,
     RateLimitError,
+    ResponseTooLargeError,
     SinchConnectionError,
     SinchError,
 )
@@ -144,6 +145,8 @@ class RetryPolicy:
             )
         if isinstance(exc, ApiError):
             return idempotency is Idempotency.SAFE and exc.status in self.retry_statuses
+        if isinstance(exc, ResponseTooLargeError):
+            return False  # the server answered, too much: it would again
         if isinstance(exc, SinchConnectionError):
             if not self.retry_connection_errors:
                 return False
@@ -174,6 +177,8 @@ class NotApplied(SinchError):
 def got_no_answer(exc: BaseException) -> bool:
     """True when the server may still be working on a request: no answer came (a timeout,
     a dropped connection) or a gateway gave up waiting for the backend (502, 504)."""
+    if isinstance(exc, ResponseTooLargeError):
+        return False  # an answer came; only its body was refused
     if isinstance(exc, SinchConnectionError):
         return True
     return isinstance(exc, ApiError) and exc.status in (502, 504)

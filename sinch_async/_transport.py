@@ -8,6 +8,12 @@ translates aiohttp's exceptions into :class:`SinchConnectionError` /
 whether the request provably never reached the server (which decides whether a
 non-idempotent send may be retried).
 
+Two rules hold against a hostile or broken server: redirects are never followed
+(a 3xx comes back as a response, which the core turns into :class:`RedirectError`),
+and a response body is read in chunks up to ``max_response_size`` bytes counted
+after decompression; past it the connection is dropped and
+:class:`ResponseTooLargeError` raised.
+
 The request core sees only :class:`SendTransport`: ``send(method, url, params,
 body, headers) -> RawResponse``. Anything with that method (a fake for a unit
 test, a recording wrapper) can stand in for :class:`Transport`.
@@ -28,12 +34,14 @@ from sinch_async._redact import mask_numbers
 from sinch_async.errors import (
     ClientClosedError,
     EventLoopMismatchError,
+    ResponseTooLargeError,
     SinchConnectionError,
     SinchError,
     SinchTimeoutError,
 )
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_TIMEOUT",
     "JSON",
     "RawResponse",
@@ -47,6 +55,10 @@ JSON = "application/json"
 
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=60.0, connect=10.0)
 """60 s for a whole request, of which at most 10 s to connect."""
+
+DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
+"""32 MiB: the largest response body read (after decompression). The biggest genuine
+Sinch response, a page of delivery reports or a 1000-recipient batch, is far below."""
 
 _ConnectionTimeout: tuple[type[BaseException], ...] = tuple(
     t for t in (getattr(aiohttp, "ConnectionTimeoutError", None),) if t is not None
@@ -109,10 +121,14 @@ class Transport:
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
         user_agent: str = "sinch-async",
         default_headers: Mapping[str, str] | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         self._default_headers = dict(default_headers or {})
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if max_response_size < 1:
+            raise ValueError("max_response_size must be at least 1")
+        self.max_response_size = max_response_size
         self._session = session
         self._owns_session = session is None
         self._max_connections = max_connections
@@ -166,13 +182,14 @@ class Transport:
         *,
         content_type: str = JSON,
     ) -> RawResponse:
-        """Perform one HTTP request and read the whole response."""
+        """Perform one HTTP request and read the whole response (redirects not followed)."""
         data = None if body is None else aiohttp.BytesPayload(body, content_type=content_type)
         try:
             async with self.session().request(
-                method, url, params=params, data=data, headers=headers
+                method, url, params=params, data=data, headers=headers, allow_redirects=False
             ) as response:
-                return RawResponse(response.status, response.headers, await response.read())
+                content = await self._read(response, method, url)
+                return RawResponse(response.status, response.headers, content)
         except _WIRE_ERRORS as exc:
             raise wire_error(exc, method, url) from exc
         except asyncio.CancelledError:
@@ -184,6 +201,38 @@ class Transport:
                 f"the client was closed while {method} {_path(url)} was in flight",
                 in_flight=True,
             ) from None
+
+    async def _read(self, response: aiohttp.ClientResponse, method: str, url: str | URL) -> bytes:
+        """The body, up to ``max_response_size`` bytes after decompression.
+
+        aiohttp decompresses as it is read, so a small compressed body that inflates
+        past the cap is stopped before it is held in memory.
+        """
+        limit = self.max_response_size
+        declared = response.content_length
+        encoded = "Content-Encoding" in response.headers
+        if declared is not None and declared > limit and not encoded:
+            raise self._too_large(response, method, url, f"declares {declared} bytes")
+        body = bytearray()
+        while chunk := await response.content.readany():
+            body += chunk
+            if len(body) > limit:
+                raise self._too_large(response, method, url, f"exceeds {limit} bytes")
+        return bytes(body)
+
+    def _too_large(
+        self, response: aiohttp.ClientResponse, method: str, url: str | URL, what: str
+    ) -> ResponseTooLargeError:
+        """Drop the connection (the rest of the body is never read) and say why."""
+        response.close()
+        return ResponseTooLargeError(
+            f"the response to {method} {_path(url)} (HTTP {response.status}) {what}, more "
+            f"than max_response_size={self.max_response_size}; the connection was dropped",
+            method=method,
+            path=_path(url),
+            status=response.status,
+            limit=self.max_response_size,
+        )
 
     async def aclose(self) -> None:
         """Close the session if this transport created it. Safe to call twice."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import operator
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
@@ -41,9 +42,11 @@ __all__ = [
     "MAX_RECIPIENTS",
     "PER_BATCH_HINT",
     "check_group_name",
+    "check_id",
     "check_phone_numbers",
     "check_recipients",
     "check_send_request",
+    "check_text",
     "check_update_request",
 ]
 
@@ -56,6 +59,47 @@ MAX_UPDATE_RECIPIENTS = 100
 MAX_BINARY_BYTES = 140
 PER_BATCH_HINT = " per batch; use sms.batches.fan_out() to send to more recipients"
 _DELIVERY_REPORTS = frozenset(item.value for item in DeliveryReportType)
+
+
+# Characters no string sent in a URL, a header or an identifier may hold: C0 and C1
+# control characters, DEL, and lone surrogates (which are not Unicode text at all).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# In message text (a body, a parameter value) tab, line feed and carriage return are text.
+_UNSAFE_IN_MESSAGE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_ID_RESERVED = frozenset("/?#")
+
+
+def check_text(value: object, field: str, *, message: bool = False) -> None:
+    """Refuse a string holding a control character or a lone surrogate, naming ``field``.
+
+    ``message`` text (a body, a parameter value) may hold tab, CR and LF.
+    """
+    if not isinstance(value, str):
+        return
+    found = (_UNSAFE_IN_MESSAGE if message else _UNSAFE).search(value)
+    if found is None:
+        return
+    char = found.group()
+    what = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
+    allowed = "tab, CR and LF allowed" if message else "no control characters"
+    raise SinchValidationError(
+        field,
+        f"holds {what} (U+{ord(char):04X}) at position {found.start()}",
+        limit=f"Unicode text, {allowed}",
+    )
+
+
+def check_id(value: object, field: str) -> str:
+    """An ID for a URL path: a non-empty string, not ``.`` or ``..``, without ``/``, ``?``,
+    ``#``, control characters or lone surrogates."""
+    if not isinstance(value, str) or not value.strip():
+        raise SinchValidationError(field, "must be a non-empty string")
+    if value in (".", "..") or not _ID_RESERVED.isdisjoint(value):
+        raise SinchValidationError(
+            field, f"{value[:40]!r} is not an ID", limit="no '/', '?', '#'; not '.' or '..'"
+        )
+    check_text(value, field)
+    return value
 
 
 class _Recipients(msgspec.Struct):
@@ -168,6 +212,8 @@ def _check_parameters(parameters: Any) -> None:
                 raise SinchValidationError(
                     f"parameters[{key!r}]", "numbers and values must be strings"
                 )
+            check_text(value, f"parameters[{key!r}]", message=True)
+        check_text(key, "parameters")
 
 
 _OPTIONAL_CHECKED = (
@@ -198,6 +244,8 @@ def _check_common(request: SendRequest | UpdateBatchRequest) -> None:
         )
     _check_len(request.callback_url, "callback_url", MAX_URL_CHARS)
     _check_len(request.client_reference, "client_reference", MAX_CLIENT_REFERENCE_CHARS)
+    check_text(request.callback_url, "callback_url")
+    check_text(request.client_reference, "client_reference")
     _check_range(request.from_ton, "from_ton", 0, 6)
     _check_range(request.from_npi, "from_npi", 0, 18)
     _check_range(request.max_number_of_message_parts, "max_number_of_message_parts", 1, None)
@@ -251,10 +299,12 @@ def check_send_request(request: SendRequest, *, recipients_checked: bool = False
     if not recipients_checked:
         check_recipients(request.to, hint=PER_BATCH_HINT)
     _check_common(request)
+    check_text(request.from_, "from")
     if isinstance(request, TextRequest):
         if not isinstance(request.body, str):
             raise SinchValidationError("body", "must be a string for mt_text")
         _check_len(request.body, "body", MAX_BODY_CHARS)
+        check_text(request.body, "body", message=True)
     elif isinstance(request, BinaryRequest):
         _check_binary(request.body, request.udh)
         if request.parameters is not UNSET:
@@ -263,6 +313,7 @@ def check_send_request(request: SendRequest, *, recipients_checked: bool = False
         if not isinstance(request.body, MediaBody) or not request.body.url:
             raise SinchValidationError("body", "an mt_media batch needs a MediaBody with a url")
         _check_len(request.body.message, "body.message", MAX_BODY_CHARS)
+        check_text(request.body.message, "body.message", message=True)
 
 
 def check_update_request(request: UpdateBatchRequest) -> None:
@@ -278,6 +329,8 @@ def check_update_request(request: UpdateBatchRequest) -> None:
             _check_binary(body if body is not UNSET else "", request.udh)
     elif isinstance(body, str):
         _check_len(body, "body", MAX_BODY_CHARS)
+        check_text(body, "body", message=True)
+    check_text(request.from_, "from")
 
 
 def check_group_name(name: Any, field: str = "name") -> None:

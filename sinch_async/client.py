@@ -135,6 +135,7 @@ class AsyncSmsClient(BaseClient):
             settings,
             region=region,
             account_id=account_id,
+            account_field="project_id" if oauth_given else "service_plan_id",
             base_url=base_url or default_base,
             auth_url=(auth_url or _config.DEFAULT_AUTH_URL) if oauth_given else None,
             default_requests_per_second=None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +30,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
     "SinchConnectionError",
     "SinchError",
@@ -118,6 +121,21 @@ class SinchConnectionError(SinchError):
 
 class SinchTimeoutError(SinchConnectionError):
     """The request timed out (connect, read or total timeout)."""
+
+
+class ResponseTooLargeError(SinchConnectionError):
+    """The response body passed the client's ``max_response_size`` (counted after
+    decompression); the rest was not read and the connection was dropped.
+
+    ``status`` is the response's HTTP status, ``limit`` the cap in bytes. Not retried
+    (a server that sent it once will again); a send whose answer was cut off this way
+    is looked up by its ``client_reference`` like any other ambiguous send.
+    """
+
+    def __init__(self, message: str, *, method: str, path: str, status: int, limit: int) -> None:
+        self.status = status
+        self.limit = limit
+        super().__init__(message, method=method, path=path, request_sent=True)
 
 
 class ResponseDecodeError(SinchError):
@@ -228,6 +246,52 @@ class ApiError(SinchError):
         return self.body.decode("utf-8", "replace")
 
 
+class RedirectError(ApiError):
+    """HTTP 3xx: the server asked to go elsewhere. Redirects are never followed, since a
+    redirected send would carry the numbers, the text and the credentials to another
+    host; nothing was re-sent. ``location`` is the ``Location`` header (or ``None``),
+    ``target_host`` its host."""
+
+    def __init__(
+        self,
+        status: int,
+        *,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.location = _header(headers, "location")
+        self.target_host = _target_host(self.location)
+        super().__init__(status, method=method, path=path, body=body, headers=headers)
+
+    def _describe(self) -> str:
+        if self.target_host:
+            target = self.target_host
+        elif self.location:
+            target = f"{self.location.strip()[:200]} on the same host"
+        else:
+            target = "an unnamed location"
+        return mask_numbers(
+            f"HTTP {self.status} redirect to {target} refused: redirects are not followed "
+            f"({self.method} {self.path})"
+        )
+
+
+def _target_host(location: str | None) -> str | None:
+    """``scheme://host[:port]`` of a redirect's ``Location`` (relative: ``None``)."""
+    if not location:
+        return None
+    try:
+        parsed = urllib.parse.urlsplit(location.strip()[:2048])
+        host, port = parsed.hostname, parsed.port
+    except ValueError:
+        return None
+    if not host:
+        return None
+    return f"{parsed.scheme}://{host}" + (f":{port}" if port else "")
+
+
 class BadRequestError(ApiError):
     """HTTP 400: the request does not conform to the API."""
 
@@ -286,19 +350,29 @@ def error_class_for(status: int) -> type[ApiError]:
         return cls
     if status >= 500:
         return ServerError
+    if 300 <= status < 400:
+        return RedirectError
     return ApiError
 
 
-_DELTA_SECONDS = re.compile(r"\d{1,9}(?:\.\d{1,6})?")
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_LONGEST_RETRY_AFTER = 1e9
+"""Seconds (about 31 years): what any longer ``Retry-After`` counts as, past every cap."""
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date).
+
+    A number of any length counts, at most :data:`_LONGEST_RETRY_AFTER` (so an absurd one
+    is past the retry policy's cap and fails the call at once instead of being ignored).
+    """
     if not value:
         return None
     value = value.strip()
     if _DELTA_SECONDS.fullmatch(value):
-        return float(value)
+        return min(float(value), _LONGEST_RETRY_AFTER)
+    if len(value) > 64:
+        return None  # not an HTTP-date either
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

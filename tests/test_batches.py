@@ -513,7 +513,7 @@ async def test_get(server: RecordingServer, sms: AsyncSmsClient) -> None:
 @pytest.mark.parametrize(
     ("batch_id", "encoded"),
     [
-        ("a/b", "a%2Fb"),
+        ("a:b&c", "a%3Ab%26c"),
         ("+46700000001", "%2B46700000001"),
         ("id with space", "id%20with%20space"),
     ],

@@ -79,8 +79,8 @@ async def test_get_single_status_and_code(server: RecordingServer, sms: AsyncSms
 
 async def test_get_batch_id_is_quoted(server: RecordingServer, sms: AsyncSmsClient) -> None:
     server.respond(200, load_fixture("deliveryreports/BatchDeliveryReportSMSDto.json"))
-    await sms.delivery_reports.get("a/b c")
-    assert server.last.raw_path == api_path("/batches/a%2Fb%20c/delivery_report")
+    await sms.delivery_reports.get("a:b c")
+    assert server.last.raw_path == api_path("/batches/a%3Ab%20c/delivery_report")
 
 
 async def test_get_unknown_report_type_falls_back(

@@ -202,8 +202,8 @@ async def test_get(server: RecordingServer, sms: AsyncSmsClient) -> None:
 
 async def test_get_quotes_id(server: RecordingServer, sms: AsyncSmsClient) -> None:
     server.respond(200, GROUP)
-    await sms.groups.get("a/b?c")
-    assert server.last.raw_path == api_path("/groups/a%2Fb%3Fc")
+    await sms.groups.get("a:b&c")
+    assert server.last.raw_path == api_path("/groups/a%3Ab%26c")
 
 
 async def test_get_not_found(server: RecordingServer, sms: AsyncSmsClient) -> None:

@@ -96,8 +96,8 @@ async def test_get_unknown_type(server: RecordingServer, sms: AsyncSmsClient) ->
 
 async def test_get_quotes_id(server: RecordingServer, sms: AsyncSmsClient) -> None:
     server.respond(200, load_fixture("inbounds/InboundTextDto.json"))
-    await sms.inbounds.get("a/b")
-    assert server.last.raw_path == api_path("/inbounds/a%2Fb")
+    await sms.inbounds.get("a;b")
+    assert server.last.raw_path == api_path("/inbounds/a%3Bb")
 
 
 async def test_get_not_found(server: RecordingServer, sms: AsyncSmsClient) -> None:

@@ -25,6 +25,7 @@ from sinch_async._options import check_pool, reject_unknown
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import RawResponse
 from sinch_async._typing import Unpack
+from sinch_async._validate import check_id, check_text
 from sinch_async.conversation._request import (
     BatchFields,
     ConversationFanOutArgs,
@@ -309,9 +310,7 @@ class AsyncConversationBatchClient(BaseClient):
 
     async def get(self, batch_id: str) -> BatchStatus:
         """The status of a batch (``GET .../messages/{batch_id}``)."""
-        if not _present(batch_id):
-            raise SinchValidationError("batch_id", "must be a non-empty string")
-        path = f"/messages/{quote(batch_id, safe='')}"
+        path = f"/messages/{quote(check_id(batch_id, 'batch_id'), safe='')}"
         response = await self._request("GET", path)
         result: BatchStatus = self._decode(response, BatchStatus, "GET", path)
         return result
@@ -322,6 +321,8 @@ class AsyncConversationBatchClient(BaseClient):
             raise SinchValidationError("key", "must be a non-empty string")
         if not isinstance(value, str):
             raise SinchValidationError("value", "must be a string")
+        check_text(key, "key")
+        check_text(value, "value")
         return await self._list(key, value)
 
     async def _list(

@@ -45,6 +45,7 @@ from sinch_async.models.groups import (
     CreateGroupRequest,
     Group,
     ReplaceGroupRequest,
+    UnknownGroup,
     UpdateGroupRequest,
 )
 from sinch_async.models.inbounds import (
@@ -99,6 +100,7 @@ __all__ = [
     "TextRequest",
     "UnknownBatch",
     "UnknownBatchDeliveryReport",
+    "UnknownGroup",
     "UnknownInbound",
     "UnknownRecipientDeliveryReport",
     "UnsetType",

@@ -57,6 +57,10 @@ class UnknownVariant:
     response, such an item decodes to the family's ``Unknown*`` model, which
     has the family's common fields plus ``type`` (the unknown tag) and ``raw``
     (the whole JSON object).
+
+    The same models stand in for an item of a list page that does not decode (a known
+    ``type`` with an unexpected shape), so that one odd item does not lose the page:
+    then ``decode_error`` says what did not fit (it is ``None`` for an unknown type).
     """
 
     __slots__ = ()

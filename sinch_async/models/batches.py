@@ -197,6 +197,7 @@ class UnknownBatch(_BatchFields, UnknownVariant, kw_only=True):
 
     type: str | None = None
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
+    decode_error: str | None = None
 
     body: Any = None
 

@@ -63,6 +63,7 @@ class UnknownBatchDeliveryReport(_BatchReportFields, UnknownVariant, kw_only=Tru
 
     type: str | None = None
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
+    decode_error: str | None = None
 
 
 BatchDeliveryReport = BatchDeliveryReportSms | BatchDeliveryReportMms | UnknownBatchDeliveryReport
@@ -103,6 +104,7 @@ class UnknownRecipientDeliveryReport(_RecipientReportFields, UnknownVariant, kw_
 
     type: str | None = None
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
+    decode_error: str | None = None
 
 
 RecipientDeliveryReport = (

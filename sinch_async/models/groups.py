@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from sinch_async.models._base import RequestStruct, ResponseStruct
+from sinch_async.models._base import RequestStruct, ResponseStruct, UnknownVariant
 
 __all__ = [
     "AutoUpdate",
@@ -16,6 +16,7 @@ __all__ = [
     "CreateGroupRequest",
     "Group",
     "ReplaceGroupRequest",
+    "UnknownGroup",
     "UpdateGroupRequest",
 ]
 
@@ -75,3 +76,12 @@ class Group(ResponseStruct, kw_only=True):
     modified_at: datetime | None = None
     child_groups: list[str] | None = None
     auto_update: AutoUpdate | None = None
+
+
+class UnknownGroup(Group, UnknownVariant, kw_only=True):
+    """A group in a list page that did not decode: ``raw`` keeps the JSON, ``decode_error``
+    says what did not fit; the fields that did fit are set."""
+
+    type: str | None = None
+    raw: dict[str, Any] = msgspec.field(default_factory=dict)
+    decode_error: str | None = None

@@ -74,6 +74,7 @@ class UnknownInbound(_InboundFields, UnknownVariant, kw_only=True):
 
     type: str | None = None
     raw: dict[str, Any] = msgspec.field(default_factory=dict)
+    decode_error: str | None = None
 
     body: Any = None
 

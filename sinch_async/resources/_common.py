@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
@@ -13,7 +13,10 @@ from msgspec import UNSET
 from sinch_async._base import decode_error
 from sinch_async._codec import TaggedUnion, decoder_for, format_timestamp, json_decode
 from sinch_async._pagination import AsyncPaginator, Page, check_page_size
+from sinch_async._redact import mask_numbers
+from sinch_async._retry import logger
 from sinch_async._transport import RawResponse
+from sinch_async._validate import check_id, check_text
 from sinch_async.errors import SinchValidationError
 
 if TYPE_CHECKING:
@@ -39,10 +42,8 @@ def opt(value: Any) -> Any:
     return UNSET if value is None else value
 
 
-def require_id(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise SinchValidationError(field, "must be a non-empty string")
-    return value
+require_id = check_id
+"""An ID for a URL path (see :func:`sinch_async._validate.check_id`)."""
 
 
 def seg(value: str) -> str:
@@ -71,6 +72,7 @@ def timestamp_param(value: datetime | str, field: str) -> str:
     if isinstance(value, str):
         if not value.strip():
             raise SinchValidationError(field, "must not be empty")
+        check_text(value, field)
         return value
     return format_timestamp(_require_datetime(value, field))
 
@@ -93,6 +95,9 @@ def list_query(
     if end_date is not None:
         params.append(("end_date", timestamp_param(end_date, "end_date")))
     if client_reference is not None:
+        if not isinstance(client_reference, str) or not client_reference:
+            raise SinchValidationError("client_reference", "must be a non-empty string")
+        check_text(client_reference, "client_reference")
         params.append(("client_reference", client_reference))
     return params
 
@@ -107,6 +112,8 @@ def csv(values: str | Iterable[Any], field: str) -> str:
 def _checked_csv(items: list[str], field: str) -> str:
     if not items or any(not item for item in items):
         raise SinchValidationError(field, "must hold at least one non-empty value")
+    for index, item in enumerate(items):
+        check_text(item, f"{field}[{index}]")
     return ",".join(items)
 
 
@@ -120,19 +127,31 @@ def decode_union(response: RawResponse, union: TaggedUnion[T], method: str, path
 
 
 class ListSpec(Generic[T]):
-    """How one list endpoint's pages look: the items key and the item type (a model,
-    or a :class:`TaggedUnion` for a family with a fallback).
+    """How one list endpoint's pages look: the items key, the item type (a model, or a
+    :class:`TaggedUnion` for a family) and the family's ``Unknown*`` fallback model.
 
-    The page is decoded in one pass with a typed decoder; only when that fails
-    (an item of a type this library does not know) and the items are a
-    :class:`TaggedUnion` is each item decoded on its own, with the family's
-    ``Unknown*`` model as the fallback.
+    The page is decoded in one pass with a typed decoder. Only when that fails is each
+    item decoded on its own: an item of a ``type`` this library does not know, or one
+    that does not fit its model, becomes the fallback (``raw`` JSON kept, and for an
+    item that did not fit, ``decode_error``), so that one odd item does not lose the
+    page. Such items are logged once per page.
     """
 
-    def __init__(self, name: str, items_key: str, item_type: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        items_key: str,
+        item_type: Any,
+        fallback: Callable[[dict[str, Any]], T] | None = None,
+    ) -> None:
         self.union = item_type if isinstance(item_type, TaggedUnion) else None
         if self.union is not None:
+            fallback = self.union.fallback
             item_type = self.union.tp
+        if fallback is None:
+            raise TypeError("a ListSpec needs a fallback for items that do not decode")
+        self.fallback: Callable[[dict[str, Any]], T] = fallback
+        self.item_type = item_type
         self.items_key = items_key
         fields: list[Any] = [
             ("count", int, 0),
@@ -146,15 +165,13 @@ class ListSpec(Generic[T]):
             f"{name}RawPage", [*fields, (items_key, list[msgspec.Raw], [])], kw_only=True
         )
 
-    def decode(self, body: bytes, requested_size: int) -> Page[T]:
+    def decode(self, body: bytes, requested_size: int, path: str = "") -> Page[T]:
         try:
             page = decoder_for(self._typed).decode(body)
             items = getattr(page, self.items_key)
         except msgspec.ValidationError:
-            if self.union is None:
-                raise
             page = decoder_for(self._raw).decode(body)
-            items = [self.union.decode(raw) for raw in getattr(page, self.items_key)]
+            items = self._decode_items(getattr(page, self.items_key), page.page, path)
         return Page(
             items=items,
             page=page.page,
@@ -162,6 +179,34 @@ class ListSpec(Generic[T]):
             page_size=page.page_size,
             requested_size=requested_size,
         )
+
+    def _decode_items(self, raws: list[msgspec.Raw], page: int, path: str) -> list[T]:
+        """Each item on its own; one that does not fit becomes the fallback model."""
+        items: list[T] = []
+        failed: list[str] = []
+        for raw in raws:
+            try:
+                if self.union is not None:
+                    items.append(self.union.decode(raw))
+                else:
+                    items.append(decoder_for(self.item_type).decode(raw))
+            except msgspec.ValidationError as exc:
+                value = json_decode(raw)
+                item = self.fallback(value if isinstance(value, dict) else {"value": value})
+                item.decode_error = str(exc)  # type: ignore[attr-defined]
+                items.append(item)
+                failed.append(str(exc))
+        if failed:
+            logger.warning(
+                "%d of %d items on page %d of GET %s did not decode and are returned as "
+                "unknown items with their raw JSON (first: %s)",
+                len(failed),
+                len(raws),
+                page,
+                mask_numbers(path),
+                mask_numbers(failed[0]),
+            )
+        return items
 
     def raw_items(self, body: bytes) -> list[dict[str, Any]]:
         """The page's items as plain dicts (for reconciliation lookups)."""
@@ -184,7 +229,7 @@ class ListSpec(Generic[T]):
             query = [*base, ("page", str(number)), ("page_size", str(requested))]
             response = await client._request("GET", path, params=query)
             try:
-                return self.decode(response.body, requested)
+                return self.decode(response.body, requested, path)
             except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)
                 raise decode_error(response, exc, "GET", path) from None
 

@@ -13,11 +13,13 @@ from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency
 from sinch_async._validate import check_group_name, check_phone_numbers
 from sinch_async.errors import SinchValidationError
+from sinch_async.models._base import build_unknown
 from sinch_async.models.groups import (
     AutoUpdate,
     CreateGroupRequest,
     Group,
     ReplaceGroupRequest,
+    UnknownGroup,
     UpdateGroupRequest,
 )
 from sinch_async.resources._common import ListSpec, opt, require_id, seg
@@ -27,7 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Groups"]
 
-_GROUP_LIST = ListSpec[Group]("Groups", "groups", Group)
+
+def _unknown_group(raw: dict[str, Any]) -> Group:
+    return build_unknown(UnknownGroup, raw, id="")
+
+
+_GROUP_LIST = ListSpec[Group]("Groups", "groups", Group, _unknown_group)
 _MAX_CHILD_GROUPS = 10
 
 
