@@ -7,7 +7,9 @@ give 502 only when Sinch fails.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import logging
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -51,7 +53,8 @@ class Running:
     http: aiohttp.ClientSession
 
     async def post(self, path: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
-        async with self.http.post(self.url + path, data=body, headers=headers or JSON) as resp:
+        data = io.BytesIO(body)  # aiohttp warns about large raw bytes bodies
+        async with self.http.post(self.url + path, data=data, headers=headers or JSON) as resp:
             assert resp.content_type == "application/json", (resp.status, await resp.text())
             return resp.status, await resp.json()
 
@@ -61,9 +64,9 @@ class Running:
             return resp.status, await resp.json()
 
 
-@pytest.fixture(params=["aiohttp", "fastapi"])
-async def app(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
-    kind = request.param
+@contextlib.asynccontextmanager
+async def running(kind: str) -> AsyncIterator[Running]:
+    """The example app ``kind`` ("aiohttp" or "fastapi") served on 127.0.0.1, simulating."""
     for module in _load(f"{kind}_app"):
         example = module.create_app(simulate=True, simulator_options={"time_scale": 0})
         async with aiohttp.ClientSession() as http:
@@ -73,6 +76,12 @@ async def app(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
             else:  # log_config=None: uvicorn's records reach caplog
                 async with uvicorn_server(example, lifespan="on", log_config=None) as url:
                     yield Running(kind, url, example.state.sim, http)
+
+
+@pytest.fixture(params=["aiohttp", "fastapi"])
+async def app(request: pytest.FixtureRequest) -> AsyncIterator[Running]:
+    async with running(request.param) as served:
+        yield served
 
 
 def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -244,3 +253,14 @@ async def test_a_dropped_connection_is_a_502(app: Running) -> None:
     app.sim.faults.add("POST /batches", drop="before", times=None)
     status, data = await app.send({"to": [NUMBER], "body": "Hello", "from": "12345"})
     _assert_error(status, data, 502)
+
+
+async def test_aiohttp_app_refuses_a_body_over_its_cap_with_a_json_413(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = b'{"to": ["+46700000001"], "body": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    async with running("aiohttp") as app:
+        status, data = await app.post("/send", body)
+        assert "bytes" in _assert_error(status, data, 413)
+        assert app.sim.journal.requests == []
+    assert _tracebacks(caplog) == []
