@@ -212,12 +212,12 @@ class Transport:
         declared = response.content_length
         encoded = "Content-Encoding" in response.headers
         if declared is not None and declared > limit and not encoded:
-            raise self._too_large(response, method, url, f"declares {declared} bytes")
+            raise self._too_large(response, method, url, f"declares {_size(declared)}, over")
         body = bytearray()
         while chunk := await response.content.readany():
             body += chunk
             if len(body) > limit:
-                raise self._too_large(response, method, url, f"exceeds {limit} bytes")
+                raise self._too_large(response, method, url, "is larger than")
         return bytes(body)
 
     def _too_large(
@@ -226,8 +226,8 @@ class Transport:
         """Drop the connection (the rest of the body is never read) and say why."""
         response.close()
         return ResponseTooLargeError(
-            f"the response to {method} {_path(url)} (HTTP {response.status}) {what}, more "
-            f"than max_response_size={self.max_response_size}; the connection was dropped",
+            f"the response to {method} {_path(url)} (HTTP {response.status}) {what} "
+            f"max_response_size ({_size(self.max_response_size)}); the connection was dropped",
             method=method,
             path=_path(url),
             status=response.status,
@@ -299,6 +299,13 @@ def _where(url: str | URL) -> str:
 def _path(url: str | URL) -> str:
     parsed = URL(url) if isinstance(url, str) else url
     return parsed.path
+
+
+def _size(count: int) -> str:
+    """``32 MiB`` or ``1,500 bytes`` (grouped, so that no size reads as a phone number)."""
+    if count >= 1 << 20 and count % (1 << 20) == 0:
+        return f"{count >> 20} MiB"
+    return f"{count:,} bytes"
 
 
 def _reason(exc: BaseException) -> str:
