@@ -86,13 +86,15 @@ class _Server(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def uvicorn_server(
-    app: Any, *, lifespan: Literal["auto", "on", "off"] = "off"
+    app: Any, *, lifespan: Literal["auto", "on", "off"] = "off", **config: Any
 ) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn in this event loop on a random port of 127.0.0.1."""
+    """Serve an ASGI app with uvicorn in this event loop on a random port of 127.0.0.1;
+    ``config``: more ``uvicorn.Config`` arguments (e.g. ``log_config=None``)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = _Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+    config.setdefault("log_level", "warning")
+    server = _Server(uvicorn.Config(app, lifespan=lifespan, **config))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         for _ in range(500):
