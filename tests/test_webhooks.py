@@ -249,9 +249,14 @@ def test_unknown_recipient_report_keeps_family_fields() -> None:
         (b'{"type":"delivery_report_sms","batch_id":7}', "batch_id"),
         (b'{"type":"recipient_delivery_report_sms","batch_id":"B","recipient":"1"}', "code"),
         (b'{"type":"mo_text","id":"1","received_at":"yesterday"}', "received_at"),
+        (b'{"type":"mo_text","id":"1","body":"\xc3\x28"}', "not valid UTF-8"),
+        (b'{"type":"mo_text","id":"1","x":' + b"[" * 65 + b"]" * 65 + b"}", "64 levels"),
+        (b'{"type":"other","x":' + b'{"a":' * 1000 + b"1" + b"}" * 1001, "64 levels"),
+        (b"[" * 100_000, "64 levels"),
+        ('{"type":"mo_text","id":"\udcff"}', "not valid UTF-8"),  # a str with a lone surrogate
     ],
 )
-def test_malformed_bodies_raise_invalid_callback_error(body: bytes, fragment: str) -> None:
+def test_malformed_bodies_raise_invalid_callback_error(body: bytes | str, fragment: str) -> None:
     with pytest.raises(InvalidCallbackError) as info:
         parse_callback(body)
     assert fragment in str(info.value)
@@ -374,6 +379,41 @@ def test_bad_signature_is_refused_without_leaking_secrets(
     assert isinstance(info.value, WebhookError)
     assert isinstance(info.value, ValueError)
     _assert_no_leak(info.value, secret)
+
+
+def test_nesting_up_to_64_levels_and_brackets_inside_strings_are_fine() -> None:
+    nested = b"[" * 63 + b"]" * 63
+    text = "[{" * 500
+    body = b'{"type":"mo_text","id":"1","body":"' + text.encode() + b'","x":' + nested + b"}"
+    event = parse_callback(body)
+    assert isinstance(event, InboundText)
+    assert event.body == text
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "reason"),
+    [
+        ("x-sinch-webhook-signature-timestamp", "\uff11\uff17\uff13\uff16", "invalid_timestamp"),
+        ("x-sinch-webhook-signature-timestamp", "\u0661\u0667\u0663", "invalid_timestamp"),
+        ("x-sinch-webhook-signature-timestamp", "\udcff", "invalid_timestamp"),
+        ("x-sinch-webhook-signature-nonce", "\udcff\udcfe", "bad_signature"),
+        ("x-sinch-webhook-signature-nonce", "n" * 257, "bad_signature"),
+        ("x-sinch-webhook-signature", "\ud800" * 44, "bad_signature"),
+        ("x-sinch-webhook-signature", "A" * 10_000, "bad_signature"),
+        ("x-sinch-webhook-signature-algorithm", "\udcffHmacSHA256", "unsupported_algorithm"),
+    ],
+)
+def test_any_header_text_is_an_invalid_signature_error(
+    header: str, value: str, reason: str
+) -> None:
+    """Other scripts' digits, lone surrogates (aiohttp's reading of bytes that are not UTF-8)
+    and huge values: InvalidSignatureError, never UnicodeEncodeError."""
+    with pytest.raises(InvalidSignatureError) as info:
+        verify_signature(
+            VECTOR_BODY, {**VECTOR_HEADERS, header: value}, VECTOR_SECRET, now=VECTOR_TS
+        )
+    assert info.value.reason == reason
+    assert info.value.header == header
 
 
 @pytest.mark.parametrize(

@@ -48,8 +48,11 @@ class InvalidSignatureError(WebhookError):
 
     ``reason`` is one of :attr:`REASONS`: ``"missing_header"``, ``"invalid_timestamp"``,
     ``"unsupported_algorithm"``, ``"bad_signature"``, ``"stale_timestamp"`` or
-    ``"replayed_nonce"``. ``header`` names the header concerned, if any. The message never
-    contains the secret or the expected signature. Receivers answer it with HTTP 401.
+    ``"replayed_nonce"``; a nonce or signature that is over 256 characters or not valid
+    UTF-8 text is a ``"bad_signature"``, a timestamp that is not 1 to 12 ASCII digits an
+    ``"invalid_timestamp"``. ``header`` names the header concerned, if any. The message never
+    contains the secret, the expected signature, or the nonce or signature received.
+    Receivers answer it with HTTP 401.
     """
 
     REASONS = frozenset(
