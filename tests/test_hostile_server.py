@@ -30,12 +30,14 @@ from aiohttp import web
 from sinch_async import (
     DEFAULT_MAX_RESPONSE_SIZE,
     ApiError,
+    AsyncConversationBatchClient,
     AsyncSmsClient,
     AuthenticationError,
     BadRequestError,
     NotFoundError,
     RateLimitError,
     RedirectError,
+    ResponseDecodeError,
     ResponseTooLargeError,
     RetryPolicy,
     ServerError,
@@ -197,6 +199,21 @@ async def test_the_oauth_token_request_is_not_redirected(
     assert caught.value.target_host == target.url
     assert [(r.method, r.path) for r in server.requests] == [("POST", "/oauth2/token")]
     assert target.requests == []  # neither the credentials nor the API call went there
+
+
+async def test_the_conversation_client_does_not_follow_a_redirect_either(
+    server: RecordingServer, target: RecordingServer
+) -> None:
+    server.respond(200, {"access_token": "conversation-token-1", "expires_in": 3600})
+    server.respond(308, headers={"Location": target.url + "/v1/projects/p/messages/b1"})
+    async with AsyncConversationBatchClient(
+        "p", "key-id-1", "key-secret-0123456789", base_url=server.url, auth_url=server.url + "/t"
+    ) as conv:
+        with pytest.raises(RedirectError) as caught:
+            await conv.get("b1")
+    assert caught.value.target_host == target.url
+    assert [r.method for r in server.requests] == ["POST", "GET"]  # the token, then once
+    assert target.requests == []
 
 
 # --- 2. bounded responses --------------------------------------------------------------------
@@ -449,12 +466,17 @@ def echo_headers(*echoed: str) -> dict[str, str]:
     return headers
 
 
-ECHO_STATUSES = [(401, AuthenticationError), (400, BadRequestError), (500, ServerError)]
+ECHO_STATUSES: list[tuple[int, type[SinchError]]] = [
+    (401, AuthenticationError),
+    (400, BadRequestError),
+    (500, ServerError),
+    (200, ResponseDecodeError),  # a success whose body does not decode keeps the body too
+]
 
 
 @pytest.mark.parametrize(("status", "error"), ECHO_STATUSES)
 async def test_an_echoed_api_token_is_in_no_error_and_no_log(
-    status: int, error: type[ApiError], caplog: pytest.LogCaptureFixture
+    status: int, error: type[SinchError], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="sinch_async")
     seen: list[str] = []
@@ -476,7 +498,7 @@ async def test_an_echoed_api_token_is_in_no_error_and_no_log(
     if status == 500:
         assert len(seen) == FAST.max_attempts  # retried: the retry lines are scanned too
         assert any("retry" in r.getMessage() for r in caplog.records)
-    assert "rejected credentials" in str(caught.value.text)
+    assert b"rejected credentials" in getattr(caught.value, "body", b"")
     assert leaks([API_TOKEN], caught.value, caplog.records) == []
 
 
@@ -521,7 +543,7 @@ def oauth_client(url: str) -> AsyncSmsClient:
 
 @pytest.mark.parametrize(("status", "error"), ECHO_STATUSES)
 async def test_an_echoed_access_token_is_in_no_error_and_no_log(
-    status: int, error: type[ApiError], caplog: pytest.LogCaptureFixture
+    status: int, error: type[SinchError], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="sinch_async")
     seen: list[str] = []
