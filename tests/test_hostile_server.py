@@ -29,6 +29,7 @@ from aiohttp import web
 
 from sinch_async import (
     DEFAULT_MAX_RESPONSE_SIZE,
+    AmbiguousSendError,
     ApiError,
     AsyncConversationBatchClient,
     AsyncSmsClient,
@@ -673,3 +674,21 @@ async def test_an_api_token_echoed_in_another_writing_is_scrubbed_too(writing: s
             await sms.groups.get("g1")
     decoded = urllib.parse.unquote(f"{caught.value} {caught.value.text}")
     assert API_TOKEN not in decoded
+
+
+async def test_a_send_without_reference_whose_answer_is_too_large_is_ambiguous() -> None:
+    posts: list[str] = []
+
+    async def created(request: web.Request) -> web.Response:
+        posts.append(await request.text())
+        body = json.dumps(text_batch()).encode() + b" " * 4096
+        return web.Response(status=201, body=body, content_type="application/json")
+
+    async with (
+        serve([web.post(api_path("/batches"), created)]) as url,
+        plan_client(url, max_response_size=2048, retry=FAST) as sms,
+    ):
+        with pytest.raises(AmbiguousSendError) as caught:
+            await sms.batches.send([NUM], "hi")
+    assert isinstance(caught.value.cause, ResponseTooLargeError)
+    assert len(posts) == 1  # neither re-sent nor looked up (nothing to look it up by)
