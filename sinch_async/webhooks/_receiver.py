@@ -90,9 +90,7 @@ async def receive_webhook(
     if declared is not None:
         declared = declared.strip()
         if not _DIGITS.fullmatch(declared):
-            error = InvalidCallbackError("the Content-Length header is not a number")
-            log.warning("rejected Sinch callback (400): %s", error)
-            return _answer(400, "invalid_callback", error)
+            return _malformed(InvalidCallbackError("the Content-Length header is not a number"))
         if int(declared) > max_body_size:
             return _too_large(int(declared), max_body_size)
     parts: list[bytes] = []
@@ -104,9 +102,7 @@ async def receive_webhook(
                 return _too_large(size, max_body_size)
             parts.append(chunk)
     except cut_short:
-        error = InvalidCallbackError("the callback body was cut short (client disconnected)")
-        log.warning("rejected Sinch callback (400): %s", error)
-        return _answer(400, "invalid_callback", error)
+        return _malformed(InvalidCallbackError("the callback body was cut short"))
     return await handle_webhook(
         b"".join(parts),
         headers,
@@ -157,8 +153,7 @@ async def handle_webhook(
     try:
         event = parse_callback(body)
     except InvalidCallbackError as exc:
-        log.warning("rejected Sinch callback (400): %s", exc)
-        return _answer(400, "invalid_callback", exc)
+        return _malformed(exc)
     try:
         await on_event(event)
     except Exception as exc:
@@ -169,6 +164,11 @@ async def handle_webhook(
                 replay_guard.discard(nonce.strip())
         return _answer(500, "handler_failed", exc, event=event)
     return WebhookResponse(200, b'{"status":"ok"}', event=event)
+
+
+def _malformed(error: InvalidCallbackError) -> WebhookResponse:
+    log.warning("rejected Sinch callback (400): %s", error)
+    return _answer(400, "invalid_callback", error)
 
 
 def _too_large(size: int, max_body_size: int) -> WebhookResponse:
