@@ -7,8 +7,8 @@ decoder sees exactly what a hostile caller sends.
 
 from __future__ import annotations
 
-import io
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -79,7 +79,7 @@ def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def _raw(
-    session: aiohttp.ClientSession, method: str, url: str, body: bytes | io.BytesIO
+    session: aiohttp.ClientSession, method: str, url: str, body: bytes | AsyncIterator[bytes]
 ) -> Any:
     async with session.request(method, url, data=body, headers=JSON) as resp:
         assert resp.content_type == "application/json", (resp.status, await resp.text())
@@ -173,12 +173,23 @@ async def test_auth_is_checked_before_the_body(anon: Api, caplog: pytest.LogCapt
     assert _tracebacks(caplog) == []
 
 
+async def _padded(json: bytes, size: int) -> AsyncIterator[bytes]:
+    """``json`` with spaces before its last byte, ``size`` bytes in all, sent in chunks
+    (chunked encoding, no Content-Length: the cap is enforced while reading)."""
+    yield json[:-1]
+    spaces = size - len(json)
+    chunk = b" " * 65536
+    while spaces > 0:
+        yield chunk[:spaces]
+        spaces -= len(chunk)
+    yield json[-1:]
+
+
 async def test_an_oversized_body_is_a_413_in_the_sinch_shape(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
-    padding = b" " * (MAX_BODY_BYTES + 1)
-    body = GOOD_BATCH[:-1] + padding + b"}"
-    status, data = await api.call("POST", "/batches", data=io.BytesIO(body), headers=JSON)
+    body = _padded(GOOD_BATCH, MAX_BODY_BYTES + 1)
+    status, data = await api.call("POST", "/batches", data=body, headers=JSON)
     assert status == 413, data
     assert data["code"] == "request_entity_too_large"
     assert str(MAX_BODY_BYTES) in data["text"]
@@ -187,9 +198,8 @@ async def test_an_oversized_body_is_a_413_in_the_sinch_shape(
 
 
 async def test_a_body_just_under_the_cap_is_read(api: Api) -> None:
-    body = GOOD_BATCH[:-1] + b" " * (MAX_BODY_BYTES - len(GOOD_BATCH)) + b"}"
-    assert len(body) == MAX_BODY_BYTES
-    status, data = await api.call("POST", "/batches", data=io.BytesIO(body), headers=JSON)
+    body = _padded(GOOD_BATCH, MAX_BODY_BYTES)
+    status, data = await api.call("POST", "/batches", data=body, headers=JSON)
     assert status == 201, data
 
 
@@ -232,7 +242,7 @@ async def test_conversation_oversized_body_is_a_413(
     conversation: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     http, prefix = conversation
-    body = io.BytesIO(b"[" + b" " * MAX_BODY_BYTES)
+    body = _padded(b"[]", MAX_BODY_BYTES + 1)
     status, data = await _raw(http, "POST", prefix + "/messages", body)
     assert status == 413, data
     assert data["error"]["code"] == 413
