@@ -2,7 +2,11 @@
 
 The middleware records each request in the journal, applies the rate limit and scripted
 faults, checks the service plan's Bearer token and processes what is due on the plan
-before the handler runs.
+before the handler runs. It also reads and decodes every JSON body, once, with
+``decode_body``: a body over ``MAX_BODY_BYTES`` (8 MiB) or one that is not usable JSON
+(invalid UTF-8, malformed, lone surrogates, numbers out of range, nested deeper than
+``MAX_DEPTH``) reaches the handler as a ``BadBody``, which the JSON routes answer with
+413 or 400 in their API's error shape after the auth check.
 """
 
 from __future__ import annotations
