@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 from aiolimiter import AsyncLimiter
 
-from sinch_async._redact import scrub_bytes, scrub_headers, secret_forms
+from sinch_async._redact import Secrets
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._validate import check_text
 from sinch_async.errors import ResponseDecodeError, api_error
@@ -38,8 +38,8 @@ class Auth(Protocol):
         """Called after a 401 that says the token expired; True if a retry makes sense."""
         ...
 
-    def secrets(self) -> tuple[str, ...]:
-        """What must never appear in an error or a log line (in the forms to scrub)."""
+    def secrets(self) -> Secrets:
+        """What must never appear in an error or a log line."""
         ...
 
 
@@ -51,7 +51,7 @@ class StaticTokenAuth:
     def __init__(self, api_token: str) -> None:
         check_text(api_token, "api_token")  # a header value: CR/LF would split it
         self._header = f"Bearer {api_token}"
-        self._secrets = secret_forms([api_token])
+        self._secrets = Secrets([api_token])
 
     def __repr__(self) -> str:
         return "StaticTokenAuth(api_token=***)"
@@ -67,7 +67,7 @@ class StaticTokenAuth:
     async def refresh_after_expiry(self, transport: Transport, failed: str) -> bool:
         return False
 
-    def secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> Secrets:
         return self._secrets
 
 
@@ -109,7 +109,7 @@ class OAuth2TokenProvider:
         self._basic = f"Basic {credentials}"
         self._fixed_secrets = (key_secret, credentials)
         self._tokens: list[str] = []  # the last few tokens fetched, still scrubbed
-        self._secrets = secret_forms(self._fixed_secrets)
+        self._secrets = Secrets(self._fixed_secrets)
         self._header: str | None = None
         self._refresh_at = 0.0
         self._lock: asyncio.Lock | None = None
@@ -145,7 +145,7 @@ class OAuth2TokenProvider:
             await self._fetch(transport)
             return True
 
-    def secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> Secrets:
         return self._secrets
 
     def invalidate(self) -> None:
@@ -178,8 +178,8 @@ class OAuth2TokenProvider:
                 response.status,
                 method="POST",
                 path=path,
-                body=scrub_bytes(response.body, self._secrets),
-                headers=scrub_headers(response.headers, self._secrets),
+                body=self._secrets.scrub_body(response.body, thorough=True),
+                headers=self._secrets.scrub_headers(response.headers),
             )
         try:
             token = _token_decoder.decode(response.body)
@@ -196,6 +196,6 @@ class OAuth2TokenProvider:
         margin = min(self.refresh_margin, lifetime / 2)
         self._header = f"Bearer {token.access_token}"
         self._tokens = [*self._tokens[-(_TOKENS_SCRUBBED - 1) :], token.access_token]
-        self._secrets = secret_forms([*self._fixed_secrets, *self._tokens])
+        self._secrets = Secrets([*self._fixed_secrets, *self._tokens])
         self._refresh_at = started + lifetime - margin
         return self._header

@@ -119,8 +119,10 @@ class TaggedUnion(Generic[T]):
             return known
         except msgspec.ValidationError:
             raw = _any_decoder.decode(data)
-            if isinstance(raw, dict) and raw.get("type") not in self.known_tags:
-                return self.fallback(raw)
+            if isinstance(raw, dict):
+                tag = raw.get("type")
+                if not isinstance(tag, str) or tag not in self.known_tags:
+                    return self.fallback(raw)
             raise
 
 

@@ -36,7 +36,7 @@ from yarl import URL
 from sinch_async._auth import Auth
 from sinch_async._hooks import RequestEvent, ResponseEvent, RetryEvent, current_call_info
 from sinch_async._ratelimit import Limiter
-from sinch_async._redact import mask_numbers, scrub_bytes, scrub_headers
+from sinch_async._redact import mask_numbers
 from sinch_async._retry import (
     DEFAULT_RETRY_AFTER_CAP,
     Idempotency,
@@ -124,14 +124,16 @@ class RequestCore:
 
     def scrub(self, response: RawResponse) -> RawResponse:
         """``response`` with the client's own secrets replaced by ``***`` wherever a server
-        echoed them: in the body, and in the headers of an error (both end up in errors)."""
+        echoed them: in the body (in any writing for an error, whose text goes into the
+        exception), and in the headers of an error."""
         secrets = self.auth.secrets()
         if not secrets:
             return response
-        body = scrub_bytes(response.body, secrets)
+        failed = response.status >= 300
+        body = secrets.scrub_body(response.body, thorough=failed)
         headers = response.headers
-        if response.status >= 300:
-            headers = scrub_headers(headers, secrets)
+        if failed:
+            headers = secrets.scrub_headers(headers)
         if body is response.body and headers is response.headers:
             return response
         return RawResponse(response.status, headers, body)

@@ -6,14 +6,7 @@ import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 
-__all__ = [
-    "MIN_SECRET_LENGTH",
-    "mask_number",
-    "mask_numbers",
-    "scrub_bytes",
-    "scrub_headers",
-    "secret_forms",
-]
+__all__ = ["MIN_SECRET_LENGTH", "Secrets", "mask_number", "mask_numbers"]
 
 MIN_SECRET_LENGTH = 6
 """Shorter strings are not scrubbed (they would garble ordinary text); real tokens and
@@ -21,35 +14,70 @@ key secrets are far longer."""
 _SCRUBBED = "***"
 
 
-def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret long enough to scrub, as written and percent-encoded, longest first."""
-    forms: set[str] = set()
-    for secret in secrets:
-        if len(secret) >= MIN_SECRET_LENGTH:
-            forms.add(secret)
-            forms.add(urllib.parse.quote(secret, safe=""))
-    return tuple(sorted(forms, key=len, reverse=True))
+class Secrets:
+    """The client's secrets, to scrub from whatever a server sends back.
+
+    :meth:`scrub_body` replaces each secret written as is or percent-encoded (a cheap
+    substring search, done on every response); with ``thorough`` (for error answers,
+    whose text ends up in exceptions) also written in any mix of characters,
+    ``%xx``/``%XX`` and ``\\uXXXX`` escapes and ``\\/``, as a JSON encoder or a URL
+    encoder may write it. Secrets shorter than :data:`MIN_SECRET_LENGTH` are not scrubbed.
+    """
+
+    __slots__ = ("_exact", "_pattern")
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        kept = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        forms = {form for s in kept for form in (s, urllib.parse.quote(s, safe=""))}
+        self._exact = tuple(
+            form.encode("utf-8", "surrogatepass") for form in sorted(forms, key=len, reverse=True)
+        )
+        self._pattern = (
+            re.compile("|".join("".join(map(_char_pattern, s)) for s in kept)) if kept else None
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self._exact)
+
+    def __repr__(self) -> str:
+        return f"Secrets({len(self._exact)} forms)"
+
+    def scrub_body(self, data: bytes, *, thorough: bool = False) -> bytes:
+        """``data`` with the secrets replaced by ``***`` (the same object if none was there)."""
+        for form in self._exact:
+            if form in data:
+                data = data.replace(form, _SCRUBBED.encode())
+        if thorough and self._pattern is not None and data:
+            text = data.decode("utf-8", "surrogateescape")
+            scrubbed = self._pattern.sub(_SCRUBBED, text)
+            if scrubbed != text:
+                data = scrubbed.encode("utf-8", "surrogateescape")
+        return data
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with the secrets, in any of the writings above, replaced by ``***``."""
+        return text if self._pattern is None else self._pattern.sub(_SCRUBBED, text)
+
+    def scrub_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
+        """``headers`` with the secrets scrubbed from their values (the same object if none)."""
+        scrubbed = {name: self.scrub_text(value) for name, value in headers.items()}
+        if all(scrubbed[name] == value for name, value in headers.items()):
+            return headers
+        return scrubbed
 
 
-def scrub_bytes(data: bytes, secrets: tuple[str, ...]) -> bytes:
-    """``data`` with every form in ``secrets`` (see :func:`secret_forms`) replaced by ``***``."""
-    for secret in secrets:
-        raw = secret.encode("utf-8", "surrogatepass")
-        if raw in data:
-            data = data.replace(raw, _SCRUBBED.encode())
-    return data
+def _any_case(hex_digits: str) -> str:
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in hex_digits)
 
 
-def scrub_headers(headers: Mapping[str, str], secrets: tuple[str, ...]) -> Mapping[str, str]:
-    """``headers`` with the secrets scrubbed from their values (the same object if none)."""
-    if not any(secret in value for value in headers.values() for secret in secrets):
-        return headers
-    scrubbed: dict[str, str] = {}
-    for name, value in headers.items():
-        for secret in secrets:
-            value = value.replace(secret, _SCRUBBED)
-        scrubbed[name] = value
-    return scrubbed
+def _char_pattern(char: str) -> str:
+    """One character of a secret: itself, percent-encoded or a JSON escape, in any case."""
+    forms = [re.escape(char)]
+    forms.append("".join("%" + _any_case(f"{b:02X}") for b in char.encode("utf-8", "replace")))
+    forms.append(r"\\u" + _any_case(f"{ord(char):04X}"))
+    if char == "/":
+        forms.append(r"\\/")
+    return "(?:" + "|".join(forms) + ")"
 
 
 # What may stand between the digits of a number written for people: spaces, dashes,

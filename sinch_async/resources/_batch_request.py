@@ -20,6 +20,7 @@ from sinch_async._validate import (
     PER_BATCH_HINT,
     check_recipients,
     check_send_request,
+    check_text,
     check_update_request,
 )
 from sinch_async.errors import SinchValidationError
@@ -95,6 +96,7 @@ def send_request(
     if body is None:
         raise SinchValidationError("body", "is required")
     if not fields and type == "mt_text" and isinstance(body, str) and len(body) <= MAX_BODY_CHARS:
+        check_text(body, "body", message=True)
         return TextRequest(to=recipients, body=body)  # the common case: nothing else to check
     request = _build(recipients, body, type, _given(fields))
     check_send_request(request, recipients_checked=True)
