@@ -252,18 +252,15 @@ class RedirectError(ApiError):
     host; nothing was re-sent. ``location`` is the ``Location`` header (or ``None``),
     ``target_host`` its host."""
 
-    def __init__(
-        self,
-        status: int,
-        *,
-        method: str,
-        path: str,
-        body: bytes = b"",
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.location = _header(headers, "location")
-        self.target_host = _target_host(self.location)
-        super().__init__(status, method=method, path=path, body=body, headers=headers)
+    @property
+    def location(self) -> str | None:
+        """The ``Location`` header of the redirect, if any."""
+        return _header(self.headers, "location")
+
+    @property
+    def target_host(self) -> str | None:
+        """``scheme://host[:port]`` of :attr:`location` (``None`` for a relative one)."""
+        return _target_host(self.location)
 
     def _describe(self) -> str:
         if self.target_host:

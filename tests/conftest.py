@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -56,16 +58,36 @@ def load_fixture(relative: str) -> Any:
 
 def text_batch(**changes: Any) -> dict[str, Any]:
     """The Java SDK's text batch response (a fresh copy), with ``changes`` applied."""
-    data: dict[str, Any] = load_fixture("batches/response/TextResponseDto.json")
-    data.update(changes)
-    return data
+    return fixture_json("batches/response/TextResponseDto.json", **changes)
 
 
 def group_json(**changes: Any) -> dict[str, Any]:
     """The Java SDK's group response (a fresh copy), with ``changes`` applied."""
-    data: dict[str, Any] = load_fixture("groups/GroupDto.json")
+    return fixture_json("groups/GroupDto.json", **changes)
+
+
+def fixture_json(name: str, **changes: Any) -> dict[str, Any]:
+    """A JSON object fixture (a fresh copy), with ``changes`` applied."""
+    data: dict[str, Any] = load_fixture(name)
     data.update(changes)
     return data
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str) -> Iterator[ModuleType]:
+    """Import ``examples/{name}.py`` as a module for the duration of a fixture."""
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pydantic look the module up
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
 
 
 def num(i: int) -> str:
@@ -277,14 +299,21 @@ class RecordingServer:
         await self._stack.aclose()
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[RecordingServer]:
+@contextlib.asynccontextmanager
+async def recording_server() -> AsyncIterator[RecordingServer]:
+    """A started :class:`RecordingServer`, stopped on the way out."""
     srv = RecordingServer()
     await srv.start()
     try:
         yield srv
     finally:
         await srv.stop()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[RecordingServer]:
+    async with recording_server() as srv:
+        yield srv
 
 
 def plan_client(base_url: str, **options: Any) -> AsyncSmsClient:

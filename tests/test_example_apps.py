@@ -8,39 +8,21 @@ give 502 only when Sinch fails.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import logging
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import aiohttp
 import pytest
 
 from sinch_async.testing import SinchSimulator
-from tests.conftest import serve
+from tests.conftest import load_example, serve
 from tests.test_webhooks_receivers import uvicorn_server
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NUMBER = "+46700000001"
 JSON = {"Content-Type": "application/json"}
-
-
-def _load(name: str) -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location(f"_example_app_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and pydantic look the module up
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 @dataclass
@@ -67,7 +49,7 @@ class Running:
 @contextlib.asynccontextmanager
 async def running(kind: str) -> AsyncIterator[Running]:
     """The example app ``kind`` ("aiohttp" or "fastapi") served on 127.0.0.1, simulating."""
-    for module in _load(f"{kind}_app"):
+    for module in load_example(f"{kind}_app"):
         example = module.create_app(simulate=True, simulator_options={"time_scale": 0})
         async with aiohttp.ClientSession() as http:
             if kind == "aiohttp":

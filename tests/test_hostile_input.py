@@ -40,6 +40,7 @@ from tests.conftest import (
     TOKEN,
     RecordingServer,
     api_path,
+    fixture_json,
     group_json,
     load_fixture,
     plan_client,
@@ -407,15 +408,11 @@ async def test_a_number_field_with_words_is_still_an_error(
 
 
 def _inbound(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = load_fixture("inbounds/InboundTextDto.json")
-    data.update(changes)
-    return data
+    return fixture_json("inbounds/InboundTextDto.json", **changes)
 
 
 def _report(**changes: Any) -> dict[str, Any]:
-    data: dict[str, Any] = load_fixture("deliveryreports/RecipientDeliveryReportSMSDto.json")
-    data.update(changes)
-    return data
+    return fixture_json("deliveryreports/RecipientDeliveryReportSMSDto.json", **changes)
 
 
 PageCase = tuple[str, str, list[dict[str, Any]], type[Any], Callable[[AsyncSmsClient], Any]]

@@ -54,6 +54,7 @@ from tests.conftest import (
     api_path,
     group_json,
     plan_client,
+    recording_server,
     run_python,
     serve,
     tcp_server,
@@ -66,12 +67,8 @@ MiB = 1024 * 1024
 @pytest.fixture
 async def target() -> AsyncIterator[RecordingServer]:
     """A second recording server: where a hostile API server redirects to."""
-    srv = RecordingServer()
-    await srv.start()
-    try:
+    async with recording_server() as srv:
         yield srv
-    finally:
-        await srv.stop()
 
 
 # --- 1. redirects are refused, never followed -------------------------------------------------

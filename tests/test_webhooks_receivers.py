@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import socket
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
@@ -44,10 +41,9 @@ from sinch_async.webhooks import (
     sinch_webhook_handler,
 )
 from sinch_async.webhooks.fastapi import sinch_webhook_router
-from tests.conftest import serve
+from tests.conftest import load_example, serve
 
 SECRET = "e2e-webhook-secret"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NUMBERS = ["+46700000001", "+46700000002", "+46700000003"]
 
 
@@ -308,27 +304,14 @@ async def test_duplicate_deliveries_are_handled_once(
 # -- the examples, run against the simulator ---------------------------------------------
 
 
-def _load_example(name: str) -> Iterator[ModuleType]:
-    spec = importlib.util.spec_from_file_location(f"_example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and pydantic look the module up
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
-
-
 @pytest.fixture
 def fastapi_example() -> Iterator[ModuleType]:
-    yield from _load_example("fastapi_app")
+    yield from load_example("fastapi_app")
 
 
 @pytest.fixture
 def aiohttp_example() -> Iterator[ModuleType]:
-    yield from _load_example("aiohttp_app")
+    yield from load_example("aiohttp_app")
 
 
 async def _exercise_example(base: str, sim: SinchSimulator, from_key: str) -> None:
