@@ -210,9 +210,11 @@ class Transport:
         """
         limit = self.max_response_size
         declared = response.content_length
-        encoded = "Content-Encoding" in response.headers
-        if declared is not None and declared > limit and not encoded:
-            raise self._too_large(response, method, url, f"declares {_size(declared)}, over")
+        if declared is not None and "Content-Encoding" not in response.headers:
+            # The length is known and aiohttp reads no more than it: checked before reading.
+            if declared > limit:
+                raise self._too_large(response, method, url, f"declares {_size(declared)}, over")
+            return await response.read()
         body = bytearray()
         while chunk := await response.content.readany():
             body += chunk

@@ -74,8 +74,8 @@ def check_text(value: object, field: str, *, message: bool = False) -> None:
 
     ``message`` text (a body, a parameter value) may hold tab, CR and LF.
     """
-    if not isinstance(value, str):
-        return
+    if not isinstance(value, str) or value.isprintable():
+        return  # (no control character or surrogate is printable: the usual case, in C)
     found = (_UNSAFE_IN_MESSAGE if message else _UNSAFE).search(value)
     if found is None:
         return
