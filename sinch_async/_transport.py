@@ -210,7 +210,12 @@ class Transport:
         """
         limit = self.max_response_size
         declared = response.content_length
-        if declared is not None and "Content-Encoding" not in response.headers:
+        headers = response.headers
+        if (
+            declared is not None
+            and "Content-Encoding" not in headers
+            and "Transfer-Encoding" not in headers
+        ):
             # The length is known and aiohttp reads no more than it: checked before reading.
             if declared > limit:
                 raise self._too_large(response, method, url, f"declares {_size(declared)}, over")
