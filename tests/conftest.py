@@ -32,6 +32,7 @@ from aiohttp import web
 
 from sinch_async import AsyncSmsClient, FanOutCancelled, RetryPolicy
 from sinch_async.testing import JournalEntry, SinchSimulator
+from tests._redis import redis_client, redis_server, redis_url  # noqa: F401 (fixtures)
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parents[1] / "shared" / "reference" / "sinch-sdk-java-sms-fixtures"
