@@ -142,8 +142,10 @@ def parse_callback(body: bytes | bytearray | memoryview | str) -> WebhookEvent:
     except msgspec.ValidationError as exc:  # a subclass of DecodeError: catch it first
         raise InvalidCallbackError(f"callback body does not match its type: {exc}") from None
     except msgspec.DecodeError as exc:
+        if "UTF-8" in str(exc):  # msgspec 0.23+: "Invalid UTF-8 encoded string"
+            raise InvalidCallbackError("callback body is not valid UTF-8") from None
         raise InvalidCallbackError(f"callback body is not valid JSON: {exc}") from None
-    except UnicodeDecodeError:  # msgspec raises it for bytes that are not UTF-8 in a string
+    except UnicodeDecodeError:  # msgspec before 0.23 raises it for bytes that are not UTF-8
         raise InvalidCallbackError("callback body is not valid UTF-8") from None
     except RecursionError:  # a backstop: _too_deep refuses deep bodies before this
         raise InvalidCallbackError("callback body nests too deeply") from None
