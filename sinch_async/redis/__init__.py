@@ -1,0 +1,17 @@
+"""Coordination between processes through Redis (``pip install 'sinch_async[redis]'``).
+
+Several workers and web processes of one service plan share, through one Redis:
+
+* :class:`RedisRateLimiter`: the plan's request and message rates and its 429 cool-down,
+  a drop-in ``rate_limiter=`` for both clients;
+* :class:`RedisNonceCache`: the webhook replay guard;
+* :class:`RedisSeenStore`: the :class:`~sinch_async.webhooks.Deduplicator`'s store, so that a
+  callback delivered to two pods is handled once.
+
+Built on the ``redis`` package's asyncio client (``redis.asyncio.Redis``), which the caller
+creates and closes.
+"""
+
+from sinch_async.redis._limiter import RedisRateLimiter
+
+__all__ = ["RedisRateLimiter"]

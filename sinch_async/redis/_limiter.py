@@ -1,0 +1,446 @@
+"""``RedisRateLimiter``: one service plan's rate limits, shared by every process through Redis.
+
+One Lua script per acquisition books the caller's slot in a generic cell rate algorithm
+(GCRA) on the Redis server's clock and returns how long to wait: requests are paced
+evenly, a send to 1000 recipients takes 1000 message cells, and waiters in every
+process are served in the order they booked, so a large send is never starved by small
+ones. A second script records a 429: the cool-down (``Retry-After``) for everyone and,
+on repeated 429s, a lower shared request rate that recovers step by step with the
+successes that each process reports on its next booking. Nothing else goes to Redis:
+one call per request.
+
+State is one hash per limiter key (``{prefix}{key}``), expiring when idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from sinch_async._ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+try:
+    import redis.asyncio as _redis_asyncio
+    from redis.exceptions import RedisError
+except ImportError as exc:  # pragma: no cover - the extra is missing
+    raise ImportError(
+        "sinch_async.redis needs the 'redis' package: pip install 'sinch_async[redis]'"
+    ) from exc
+
+__all__ = ["RedisRateLimiter"]
+
+logger = logging.getLogger("sinch_async.redis")
+
+_UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
+"""What a Redis call raises when the server cannot be reached or answer."""
+
+# KEYS[1]: the limiter's hash. ARGV: weight, request rate (0: none), request burst,
+# message rate (0: none), message burst, successes reported since the last booking,
+# idle expiry (ms). Times in ms on the server clock, stored with microsecond precision.
+# Returns {wait in µs, the server's now in ms, the throttled request rate in milli-req/s (0: none)}.
+_BOOK = """
+local key = KEYS[1]
+local weight = tonumber(ARGV[1])
+local req_rate = tonumber(ARGV[2])
+local req_burst = tonumber(ARGV[3])
+local msg_rate = tonumber(ARGV[4])
+local msg_burst = tonumber(ARGV[5])
+local successes = tonumber(ARGV[6])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local s = redis.call('HMGET', key,
+  'tat_r', 'tat_m', 'cool', 'thr', 'ceil', 'succ', 'win', 'cnt', 'prev')
+local tat_r = tonumber(s[1]) or 0
+local tat_m = tonumber(s[2]) or 0
+local cool = tonumber(s[3]) or 0
+local thr = tonumber(s[4])
+local ceil = tonumber(s[5]) or 0
+local succ = tonumber(s[6]) or 0
+if thr and successes > 0 then
+  succ = succ + successes
+  if succ >= math.max(5, math.floor(thr)) then
+    succ = 0
+    thr = thr * 1.25
+    if thr >= ceil then thr = nil end
+  end
+end
+local start = math.max(now, cool)
+if msg_rate > 0 and weight > 0 then
+  local cell = 1000 / msg_rate
+  tat_m = math.max(tat_m, start) + weight * cell
+  start = math.max(start, tat_m - msg_burst * cell)
+end
+local rate = req_rate
+local burst = req_burst
+if thr and (rate == 0 or thr < rate) then
+  rate = thr
+  burst = 1
+end
+if rate > 0 then
+  local cell = 1000 / rate
+  tat_r = math.max(tat_r, start) + cell
+  start = math.max(start, tat_r - burst * cell)
+end
+local win = tonumber(s[7]) or now
+local cnt = tonumber(s[8]) or 0
+local prev = tonumber(s[9]) or 0
+if now - win >= 1000 then
+  if now - win < 2000 then prev = cnt else prev = 0 end
+  win = now
+  cnt = 0
+end
+cnt = cnt + 1
+local f = '%.3f'
+redis.call('HSET', key, 'tat_r', string.format(f, tat_r), 'tat_m', string.format(f, tat_m),
+  'succ', succ, 'win', string.format(f, win), 'cnt', cnt, 'prev', prev)
+if thr then
+  redis.call('HSET', key, 'thr', string.format('%.6f', thr))
+else
+  redis.call('HDEL', key, 'thr')
+end
+redis.call('PEXPIRE', key, math.max(tonumber(ARGV[7]), math.ceil(start - now) + 1000))
+return {math.floor((start - now) * 1000), math.floor(now), math.floor((thr or 0) * 1000)}
+"""
+
+# KEYS[1]: the hash. ARGV: pause (ms), when the request was sent (server ms; -1: unknown),
+# request rate (0: none), adaptive (1/0), idle expiry (ms). Returns the cool-down left (ms).
+_RATE_LIMITED = """
+local key = KEYS[1]
+local pause = tonumber(ARGV[1])
+local sent_at = tonumber(ARGV[2])
+local req_rate = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local s = redis.call('HMGET', key, 'cool', 'thr', 'ceil', 'lastdec', 'prev')
+local cool = math.max(tonumber(s[1]) or 0, now + pause)
+redis.call('HSET', key, 'cool', string.format('%.3f', cool), 'succ', 0)
+if ARGV[4] == '1' then
+  if sent_at < 0 then sent_at = now end
+  if sent_at >= (tonumber(s[4]) or -1) then
+    local current = tonumber(s[2])
+    local ceil = tonumber(s[3]) or 0
+    if not current then
+      if req_rate > 0 then
+        current = req_rate
+        ceil = req_rate
+      else
+        current = math.max(tonumber(s[5]) or 0, 2)
+        ceil = current * 2
+      end
+    end
+    redis.call('HSET', key, 'thr', string.format('%.6f', math.max(current / 2, 0.5)),
+      'ceil', ceil, 'lastdec', string.format('%.3f', now))
+  end
+end
+redis.call('PEXPIRE', key, math.max(tonumber(ARGV[5]), math.ceil(cool - now) + 1000))
+return math.floor(cool - now)
+"""
+
+
+class RedisRateLimiter:
+    """Request and message rate limits and the 429 cool-down, shared through Redis.
+
+    A drop-in for ``rate_limiter=`` on both clients (it implements
+    :class:`~sinch_async.Limiter`). Every process that uses the same Redis and ``key``
+    (for example the service plan ID) shares the limits::
+
+        from redis.asyncio import Redis
+        from sinch_async.redis import RedisRateLimiter
+
+        redis = Redis.from_url("redis://localhost:6379/0", socket_timeout=1)
+        limiter = RedisRateLimiter(redis, "my-plan", messages_per_second=100)
+        sms = AsyncSmsClient(service_plan_id=..., api_token=..., rate_limiter=limiter)
+
+    Args:
+        redis: A ``redis.asyncio.Redis`` client (the caller closes it), or a URL, from
+            which one is made with 1 s socket timeouts (closed by :meth:`aclose`). Give
+            a client of your own socket timeouts, so that a Redis that stops answering
+            sends this limiter into its fallback instead of hanging.
+        key: The name shared by the processes (the service plan ID).
+        requests_per_second, messages_per_second, request_burst, message_burst,
+        cooldown, adaptive: as for :class:`~sinch_async.RateLimiter`, but for all
+            processes together: the message rate is weighted by recipients, a weight
+            above the rate is paced (not refused), a 429 anywhere starts the cool-down
+            for everyone (``Retry-After``, or ``cooldown`` seconds), and repeated 429s
+            halve the shared request rate, which recovers by a quarter after each run
+            of successes.
+        max_concurrency: Requests in flight **in this process**. It stays per process:
+            a shared count would be left too high forever by a process that dies
+            holding slots, and needs a second Redis call per request to give one back;
+            the connection pool bounds each process anyway.
+        fallback: While Redis cannot be reached, limit locally at ``fallback_share`` of
+            the rates (True, the default; logged once on entering and once on leaving,
+            Redis retried every ``retry_interval`` seconds in the background), or wait
+            for Redis to come back (False). Never unlimited.
+        fallback_share: The share of the rates one process may use in fallback (0.25:
+            for about four processes; give ``1 / number of workers``).
+        prefix: Of the Redis key (``sinch:ratelimit:``).
+        idle_ttl: Seconds after the last use when the key expires (600).
+
+    Cancelling a waiting :meth:`acquire` leaves its booked slot unused: the limits
+    are never exceeded, the plan's capacity for that slot is lost.
+    """
+
+    def __init__(
+        self,
+        redis: Redis | str,
+        key: str,
+        *,
+        requests_per_second: float | None = None,
+        messages_per_second: float | None = None,
+        max_concurrency: int | None = None,
+        request_burst: float = 1.0,
+        message_burst: float | None = None,
+        cooldown: float = 1.0,
+        adaptive: bool = True,
+        fallback: bool = True,
+        fallback_share: float = 0.25,
+        prefix: str = "sinch:ratelimit:",
+        idle_ttl: float = 600.0,
+        retry_interval: float = 1.0,
+    ) -> None:
+        for name, value in (
+            ("requests_per_second", requests_per_second),
+            ("messages_per_second", messages_per_second),
+        ):
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number or None")
+        if requests_per_second is None and messages_per_second is None:
+            raise ValueError("give requests_per_second, messages_per_second or both")
+        if not 0 < fallback_share <= 1:
+            raise ValueError("fallback_share must be in (0, 1]")
+        if request_burst < 1:
+            raise ValueError("request_burst must be at least 1")
+        if not key:
+            raise ValueError("key must be a non-empty string")
+        if isinstance(redis, str):
+            self.redis: Redis = _redis_asyncio.Redis.from_url(
+                redis, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+            self._owns_redis = True
+        else:
+            self.redis = redis
+            self._owns_redis = False
+        self.key = prefix + key
+        self.requests_per_second = requests_per_second
+        self.messages_per_second = messages_per_second
+        self.max_concurrency = max_concurrency
+        self.request_burst = request_burst
+        self.message_burst = (
+            message_burst
+            if message_burst is not None
+            else max((messages_per_second or 0) / 10.0, 1.0)
+        )
+        self.cooldown = cooldown
+        self.adaptive = adaptive
+        self.fallback = fallback
+        self.fallback_share = fallback_share
+        self.idle_ttl = idle_ttl
+        self.retry_interval = retry_interval
+        self.semaphore = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
+        """The in-flight bound of this process (``None`` without ``max_concurrency``)."""
+        self._book = self.redis.register_script(_BOOK)
+        self._rate_limited = self.redis.register_script(_RATE_LIMITED)
+        self._book_args: list[Any] = [
+            0,
+            requests_per_second or 0,
+            request_burst,
+            messages_per_second or 0,
+            self.message_burst,
+            0,
+            int(idle_ttl * 1000),
+        ]
+        self._successes = 0  # reported with the next booking
+        self._booking_lock = asyncio.Lock()
+        self._offset_ms = 0.0  # server clock (ms) minus time.monotonic() (ms)
+        self._cooldown_until = 0.0  # monotonic; a 429 this process saw
+        self._throttle_rate: float | None = None
+        self._local: RateLimiter | None = None  # the fallback while Redis is unreachable
+        self._probe: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.rate_limited_count = 0
+        """429 responses this process saw."""
+        self.redis_calls = 0
+        """Calls made to Redis (bookings and 429 records), for metrics and tests."""
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisRateLimiter(key={self.key!r}, requests_per_second={self.requests_per_second}, "
+            f"messages_per_second={self.messages_per_second}, "
+            f"max_concurrency={self.max_concurrency}, in_fallback={self.in_fallback})"
+        )
+
+    @property
+    def in_fallback(self) -> bool:
+        """True while Redis is unreachable and the local fallback limits this process."""
+        return self._local is not None
+
+    @property
+    def current_request_rate(self) -> float | None:
+        """The shared request rate in force at the last booking (lowered after 429s)."""
+        if self._throttle_rate is not None:
+            return self._throttle_rate
+        return self.requests_per_second
+
+    @property
+    def cooling_down(self) -> bool:
+        """True while a cool-down this process knows of is running."""
+        return time.monotonic() < self._cooldown_until
+
+    async def acquire(self, messages: int = 0) -> None:
+        """Book a slot for a request of ``messages`` recipients, wait for it, then take a
+        concurrency slot of this process. One Redis call."""
+        wait = None if self._local is not None else await self._booking(messages)
+        if wait is None:  # Redis is unreachable: the local fallback's terms
+            local = self._local
+            assert local is not None
+            await local.acquire(messages)
+        elif wait > 0:
+            await asyncio.sleep(wait)
+        semaphore = self.semaphore
+        if semaphore is not None:
+            await semaphore.acquire()
+        remaining = self._cooldown_until - time.monotonic()
+        if remaining > 0:  # a 429 this process saw after the slot was booked
+            try:
+                await asyncio.sleep(remaining)
+            except BaseException:
+                self.release()
+                raise
+
+    def release(self) -> None:
+        """Give back this process's concurrency slot."""
+        if self.semaphore is not None:
+            self.semaphore.release()
+
+    def on_rate_limited(
+        self, retry_after: float | None, *, cap: float | None = None, sent_at: float | None = None
+    ) -> None:
+        """A 429: the cool-down starts here at once, and for every process through Redis
+        (in the background: this method is synchronous)."""
+        self.rate_limited_count += 1
+        pause = self.cooldown if retry_after is None else retry_after
+        if cap is not None:
+            pause = min(pause, cap)
+        self._cooldown_until = max(self._cooldown_until, time.monotonic() + pause)
+        self._successes = 0
+        local = self._local
+        if local is not None:
+            local.on_rate_limited(retry_after, cap=cap, sent_at=sent_at)
+            return
+        sent_ms = -1.0 if sent_at is None else sent_at * 1000 + self._offset_ms
+        task = asyncio.get_running_loop().create_task(self._record_rate_limited(pause, sent_ms))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def on_success(self) -> None:
+        """A success: counted, and reported with the next booking (for the recovery)."""
+        self._successes += 1
+        if self._local is not None:
+            self._local.on_success()
+
+    async def aclose(self) -> None:
+        """Stop the background work (and close the Redis client if made from a URL)."""
+        tasks = [*self._tasks, *([self._probe] if self._probe is not None else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._probe = None
+        if self._owns_redis:
+            await self.redis.aclose()
+
+    # -- Redis ---------------------------------------------------------------------------
+
+    async def _booking(self, messages: int) -> float | None:
+        """Seconds to wait for the slot booked in Redis; ``None`` when Redis is unreachable
+        and the fallback is on (then the local fallback limits this request)."""
+        while True:
+            try:
+                # One booking at a time per process: bookings keep this process's order,
+                # and take one pooled connection however many coroutines wait.
+                async with self._booking_lock:
+                    args = self._book_args
+                    args[0] = messages
+                    args[5] = reported = self._successes
+                    self.redis_calls += 1
+                    wait_us, now_ms, throttle = await self._book(keys=[self.key], args=args)
+                    self._successes = max(self._successes - reported, 0)
+            except _UNAVAILABLE as exc:
+                outage = self._outage(exc)
+                if self.fallback:
+                    return None
+                await asyncio.shield(outage)  # fallback=False: wait for Redis, then book
+                continue
+            self._offset_ms = now_ms - time.monotonic() * 1000
+            self._throttle_rate = throttle / 1000 if throttle else None
+            return max(int(wait_us), 0) / 1_000_000
+
+    async def _record_rate_limited(self, pause: float, sent_ms: float) -> None:
+        args = [
+            int(pause * 1000),
+            sent_ms,
+            self.requests_per_second or 0,
+            1 if self.adaptive else 0,
+            int(self.idle_ttl * 1000),
+        ]
+        try:
+            self.redis_calls += 1
+            await self._rate_limited(keys=[self.key], args=args)
+        except _UNAVAILABLE as exc:
+            self._outage(exc)
+
+    # -- while Redis is unreachable ----------------------------------------------------------
+
+    def _outage(self, exc: BaseException) -> asyncio.Task[None]:
+        """Redis failed: start the outage once (the fallback limiter, if on, one log line and
+        the background probe); returns the probe, which ends when Redis answers again."""
+        probe = self._probe
+        if probe is not None:
+            return probe
+        if self.fallback:
+            share = self.fallback_share
+            self._local = RateLimiter(
+                requests_per_second=_share(self.requests_per_second, share),
+                messages_per_second=_share(self.messages_per_second, share),
+                request_burst=self.request_burst,
+                message_burst=max(self.message_burst * share, 1.0),
+                cooldown=self.cooldown,
+                adaptive=self.adaptive,
+            )
+            how = f"limiting this process locally at {share:.0%} of the rates"
+        else:
+            how = "waiting for it (fallback=False)"
+        logger.warning(
+            "Redis unreachable for rate limiter %s (%s); %s until it returns",
+            self.key,
+            type(exc).__name__,
+            how,
+        )
+        probe = self._probe = asyncio.get_running_loop().create_task(self._probe_redis())
+        return probe
+
+    async def _probe_redis(self) -> None:
+        """Ping Redis every ``retry_interval`` seconds; end the outage when it answers."""
+        while True:
+            await asyncio.sleep(self.retry_interval)
+            try:
+                await self.redis.ping()
+            except _UNAVAILABLE:
+                continue
+            self._local = None
+            self._probe = None
+            logger.warning("Redis is back for rate limiter %s; sharing the limits again", self.key)
+            return
+
+
+def _share(rate: float | None, share: float) -> float | None:
+    return None if rate is None else rate * share
