@@ -12,18 +12,28 @@
   soon as the stream passes the cap, and every malformed or unauthenticated request gets a
   400 or 401 with one log line and no traceback;
 * :class:`Deduplicator` and :func:`event_key` make handling idempotent: Sinch retries, so
-  the same report can arrive more than once.
+  the same report can arrive more than once;
+* for several processes behind one callback URL, the replay guard and the de-duplication
+  store can be shared (:class:`AsyncReplayGuard`, :class:`ClaimingSeenStore`; on Redis in
+  ``sinch_async.redis``); when such a store fails the receivers answer 503 and Sinch
+  retries.
 """
 
 from sinch_async.webhooks._aiohttp import sinch_webhook_handler
 from sinch_async.webhooks._errors import (
+    CallbackInProgressError,
     CallbackTooLargeError,
     InvalidCallbackError,
     InvalidSignatureError,
     WebhookError,
+    WebhookRetryLater,
+    WebhookStoreError,
 )
 from sinch_async.webhooks._idempotency import (
+    DEFAULT_BUSY_WAIT,
     DEFAULT_DEDUP_TTL,
+    ClaimingSeenStore,
+    ClaimOutcome,
     Deduplicator,
     EventHandler,
     MemorySeenStore,
@@ -38,6 +48,7 @@ from sinch_async.webhooks._parse import (
 )
 from sinch_async.webhooks._receiver import (
     DEFAULT_MAX_BODY_SIZE,
+    AnyReplayGuard,
     OnEvent,
     WebhookResponse,
     handle_webhook,
@@ -48,6 +59,7 @@ from sinch_async.webhooks._signature import (
     NONCE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    AsyncReplayGuard,
     NonceCache,
     ReplayGuard,
     Secret,
@@ -59,13 +71,19 @@ from sinch_async.webhooks._signature import (
 __all__ = [
     "ALGORITHM_HEADER",
     "CALLBACK_TYPES",
+    "DEFAULT_BUSY_WAIT",
     "DEFAULT_DEDUP_TTL",
     "DEFAULT_MAX_BODY_SIZE",
     "DEFAULT_TOLERANCE",
     "NONCE_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "AnyReplayGuard",
+    "AsyncReplayGuard",
+    "CallbackInProgressError",
     "CallbackTooLargeError",
+    "ClaimOutcome",
+    "ClaimingSeenStore",
     "Deduplicator",
     "EventHandler",
     "InvalidCallbackError",
@@ -80,6 +98,8 @@ __all__ = [
     "WebhookError",
     "WebhookEvent",
     "WebhookResponse",
+    "WebhookRetryLater",
+    "WebhookStoreError",
     "compute_signature",
     "event_key",
     "handle_webhook",

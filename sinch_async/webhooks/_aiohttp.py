@@ -8,12 +8,13 @@ from aiohttp import web
 
 from sinch_async.webhooks._receiver import (
     DEFAULT_MAX_BODY_SIZE,
+    AnyReplayGuard,
     OnEvent,
     check_max_body_size,
     check_secret,
     receive_webhook,
 )
-from sinch_async.webhooks._signature import DEFAULT_TOLERANCE, ReplayGuard, Secret
+from sinch_async.webhooks._signature import DEFAULT_TOLERANCE, Secret
 
 __all__ = ["sinch_webhook_handler"]
 
@@ -22,7 +23,7 @@ def sinch_webhook_handler(
     secret: Secret | Sequence[Secret] | None,
     on_event: OnEvent,
     *,
-    replay_guard: ReplayGuard | None = None,
+    replay_guard: AnyReplayGuard | None = None,
     tolerance: float | None = DEFAULT_TOLERANCE,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -32,9 +33,12 @@ def sinch_webhook_handler(
     signed callbacks; protect the URL otherwise). ``on_event`` is awaited with each parsed
     :data:`WebhookEvent`. ``max_body_size`` caps the body (default 1 MiB, a positive
     ``int``): a larger ``Content-Length`` is refused before reading, and a body without one
-    is read only up to the cap; the app's ``client_max_size`` does not apply. Answers 413
-    (body too large), 401 (bad signature), 400 (malformed body or headers), 500
-    (``on_event`` raised: Sinch retries) or 200; refusals log one line, no traceback::
+    is read only up to the cap; the app's ``client_max_size`` does not apply.
+    ``replay_guard`` is a ``NonceCache`` or an async one (``RedisNonceCache``). Answers 413
+    (body too large), 401 (bad signature), 400 (malformed body or headers), 503 (a shared
+    store failed or another process is handling the callback: Sinch retries), 500
+    (``on_event`` raised: Sinch retries) or 200; refusals and 503s log one line, no
+    traceback (see :func:`handle_webhook`)::
 
         app.router.add_post("/sinch/callbacks", sinch_webhook_handler(secret, on_event))
     """

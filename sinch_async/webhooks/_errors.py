@@ -6,10 +6,13 @@ from sinch_async._redact import mask_numbers
 from sinch_async.errors import SinchError
 
 __all__ = [
+    "CallbackInProgressError",
     "CallbackTooLargeError",
     "InvalidCallbackError",
     "InvalidSignatureError",
     "WebhookError",
+    "WebhookRetryLater",
+    "WebhookStoreError",
 ]
 
 
@@ -70,3 +73,28 @@ class InvalidSignatureError(WebhookError):
         self.reason = reason
         self.header = header
         super().__init__(message)
+
+
+class WebhookRetryLater(SinchError):
+    """The callback cannot be handled now, but a later delivery can be: receivers answer it
+    with HTTP 503 (Sinch retries), one WARNING line and no traceback.
+
+    Raised by a replay guard or a :class:`~sinch_async.webhooks.Deduplicator` (from inside
+    ``on_event``); see the two subclasses.
+    """
+
+
+class WebhookStoreError(WebhookRetryLater):
+    """A shared webhook store (the replay guard or the de-duplication store, e.g. Redis) is
+    unreachable or failed. Receivers answer 503, never skip the callback silently.
+
+    The message names the store and the kind of failure, never a password or a URL with
+    credentials.
+    """
+
+
+class CallbackInProgressError(WebhookRetryLater):
+    """Another process is handling the same callback right now (it holds the claim of the
+    :class:`~sinch_async.webhooks.Deduplicator`'s store). Receivers answer 503; Sinch's
+    retry finds it done (200 without running the handler) or released after a failure
+    (the handler runs)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import re
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
@@ -11,24 +13,40 @@ from sinch_async.webhooks._errors import (
     CallbackTooLargeError,
     InvalidCallbackError,
     InvalidSignatureError,
+    WebhookRetryLater,
+    WebhookStoreError,
 )
 from sinch_async.webhooks._parse import WebhookEvent, parse_callback
 from sinch_async.webhooks._signature import (
     DEFAULT_TOLERANCE,
-    NONCE_HEADER,
+    AsyncReplayGuard,
     ReplayGuard,
     Secret,
     _header,
     _secrets,
-    verify_signature,
+    replayed_nonce,
+    signed_nonce,
 )
 
-__all__ = ["DEFAULT_MAX_BODY_SIZE", "OnEvent", "WebhookResponse", "handle_webhook"]
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "AnyReplayGuard",
+    "OnEvent",
+    "WebhookResponse",
+    "handle_webhook",
+]
 
 log = logging.getLogger("sinch_async.webhooks")
 
 OnEvent = Callable[[WebhookEvent], Awaitable[object]]
 """The receivers' ``on_event``: ``async def on_event(event: WebhookEvent) -> None``."""
+
+AnyReplayGuard = ReplayGuard | AsyncReplayGuard
+"""What the receivers take as ``replay_guard``: a :class:`ReplayGuard` (e.g. ``NonceCache``)
+or an :class:`AsyncReplayGuard` (e.g. ``sinch_async.redis.RedisNonceCache``)."""
+
+_STORE_FAILURES = (WebhookStoreError, OSError, asyncio.TimeoutError)
+"""A replay guard's failures answered 503 (its store is down: Sinch retries)."""
 
 DEFAULT_MAX_BODY_SIZE = 1_048_576
 """The receivers' default cap on a callback body: 1 MiB, far above any Sinch callback."""
@@ -73,7 +91,7 @@ async def receive_webhook(
     secret: Secret | Sequence[Secret] | None,
     on_event: OnEvent,
     *,
-    replay_guard: ReplayGuard | None,
+    replay_guard: AnyReplayGuard | None,
     tolerance: float | None,
     max_body_size: int,
     cut_short: tuple[type[BaseException], ...] = (),
@@ -120,7 +138,7 @@ async def handle_webhook(
     secret: Secret | Sequence[Secret] | None,
     on_event: OnEvent,
     *,
-    replay_guard: ReplayGuard | None = None,
+    replay_guard: AnyReplayGuard | None = None,
     tolerance: float | None = DEFAULT_TOLERANCE,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> WebhookResponse:
@@ -135,35 +153,90 @@ async def handle_webhook(
     * 401 when ``secret`` is set and the signature is missing, wrong, stale or replayed
       (checked before the body is parsed);
     * 400 when the body is not a Sinch callback (Sinch does not retry 4xx other than 429);
-    * 500 when ``on_event`` raised (logged; Sinch retries 5xx with growing delays);
+    * 503 when a shared store cannot answer now: the replay guard's store failed
+      (:class:`WebhookStoreError`, ``OSError``, timeout), or ``on_event`` raised a
+      :class:`WebhookRetryLater` (a :class:`Deduplicator` whose store failed, or whose
+      callback another process is handling); Sinch retries;
+    * 500 when ``on_event`` raised anything else (logged; Sinch retries 5xx with growing
+      delays);
     * 200 after ``on_event`` returned.
 
-    Every refusal (413, 401, 400) is one WARNING line on the ``sinch_async.webhooks`` logger,
-    without the body and without a traceback, whatever the input; only a failing
-    ``on_event`` logs its traceback.
+    ``replay_guard`` is a :class:`ReplayGuard` (``NonceCache``) or an
+    :class:`AsyncReplayGuard` (``sinch_async.redis.RedisNonceCache``): the signature is
+    checked first, then the guard is consulted (awaited when it is async). When ``on_event``
+    fails (500 or 503), the nonce is discarded from the guard so that Sinch's retry is not
+    refused as a replay.
+
+    Every refusal (413, 401, 400) and every 503 is one WARNING line on the
+    ``sinch_async.webhooks`` logger, without the body and without a traceback, whatever the
+    input; only a failing ``on_event`` (500) logs its traceback.
     """
     if len(body) > check_max_body_size(max_body_size):
         return _too_large(len(body), max_body_size)
+    nonce: str | None = None
     if secret is not None:
         try:
-            verify_signature(body, headers, secret, tolerance=tolerance, replay_guard=replay_guard)
+            nonce, timestamp, now = signed_nonce(
+                body, headers, secret, tolerance=tolerance, now=None
+            )
+            accepted = replay_guard is None or await _check_and_add(
+                replay_guard, nonce, timestamp=timestamp, now=now
+            )
+            if not accepted:
+                raise replayed_nonce()
         except InvalidSignatureError as exc:
             log.warning("rejected Sinch callback (401, %s): %s", exc.reason, exc)
             return _answer(401, "invalid_signature", exc, reason=exc.reason)
+        except _STORE_FAILURES as exc:
+            return _retry_later("the replay guard's store failed", exc)
     try:
         event = parse_callback(body)
     except InvalidCallbackError as exc:
         return _malformed(exc)
     try:
         await on_event(event)
+    except WebhookRetryLater as exc:
+        await _discard(replay_guard, nonce)
+        return _retry_later("the callback cannot be handled now", exc, event=event)
     except Exception as exc:
         log.exception("Sinch callback handler failed (500, Sinch will retry)")
-        if secret is not None and replay_guard is not None:
-            nonce = _header(headers, NONCE_HEADER)
-            if nonce is not None:
-                replay_guard.discard(nonce.strip())
+        await _discard(replay_guard, nonce)
         return _answer(500, "handler_failed", exc, event=event)
     return WebhookResponse(200, b'{"status":"ok"}', event=event)
+
+
+async def _check_and_add(
+    guard: AnyReplayGuard, nonce: str, *, timestamp: float, now: float
+) -> bool:
+    """``guard.check_and_add(...)``, awaited when the guard is async."""
+    accepted = guard.check_and_add(nonce, timestamp=timestamp, now=now)
+    if inspect.isawaitable(accepted):
+        accepted = await accepted
+    return bool(accepted)
+
+
+async def _discard(guard: AnyReplayGuard | None, nonce: str | None) -> None:
+    """Forget ``nonce`` in ``guard`` (awaited when async); a store failure is only logged:
+    the callback's answer (500 or 503) asks Sinch to retry either way."""
+    if guard is None or nonce is None:
+        return
+    try:
+        outcome = guard.discard(nonce)
+        if inspect.isawaitable(outcome):
+            await outcome
+    except _STORE_FAILURES as exc:
+        log.warning(
+            "could not forget the nonce of a failed Sinch callback (%s): %s",
+            type(exc).__name__,
+            exc,
+        )
+
+
+def _retry_later(
+    what: str, error: BaseException, *, event: WebhookEvent | None = None
+) -> WebhookResponse:
+    log.warning("Sinch callback not handled (503, Sinch will retry): %s: %s", what, error)
+    return _answer(503, "retry_later", error, event=event)
 
 
 def _malformed(error: InvalidCallbackError) -> WebhookResponse:

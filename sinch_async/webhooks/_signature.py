@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import heapq
 import hmac
+import inspect
 import re
 import secrets
 import time
@@ -19,6 +20,7 @@ __all__ = [
     "NONCE_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "AsyncReplayGuard",
     "NonceCache",
     "ReplayGuard",
     "Secret",
@@ -52,7 +54,8 @@ class ReplayGuard(Protocol):
     """Remembers the nonces of accepted callbacks, to refuse a callback replayed later.
 
     :class:`NonceCache` is the in-memory implementation; for several processes behind a
-    load balancer, implement these two methods on a shared store (e.g. Redis ``SET NX EX``).
+    load balancer, use a shared store: :class:`AsyncReplayGuard`
+    (``sinch_async.redis.RedisNonceCache``).
     """
 
     def check_and_add(self, nonce: str, *, timestamp: float, now: float) -> bool:
@@ -62,6 +65,27 @@ class ReplayGuard(Protocol):
     def discard(self, nonce: str) -> None:
         """Forget ``nonce`` (the receiver calls this when ``on_event`` failed, so a retry
         carrying the same signature headers is not refused)."""
+        ...
+
+
+@runtime_checkable
+class AsyncReplayGuard(Protocol):
+    """A :class:`ReplayGuard` on a shared store reached over the network, with coroutines:
+    ``sinch_async.redis.RedisNonceCache`` is one.
+
+    The receivers and :func:`~sinch_async.webhooks.handle_webhook` accept either kind; they
+    check the signature first, then await the guard. :func:`verify_signature` is synchronous
+    and takes only a :class:`ReplayGuard`. When the store fails, raise
+    :class:`~sinch_async.webhooks.WebhookStoreError` (an ``OSError`` or timeout is treated
+    the same): the receivers answer 503 and Sinch retries.
+    """
+
+    async def check_and_add(self, nonce: str, *, timestamp: float, now: float) -> bool:
+        """Record ``nonce`` and return ``True``, or return ``False`` if it was seen before."""
+        ...
+
+    async def discard(self, nonce: str) -> None:
+        """Forget ``nonce`` (after ``on_event`` failed, so that a retry is not refused)."""
         ...
 
 
@@ -251,10 +275,51 @@ def verify_signature(
     :class:`InvalidSignatureError` before any hashing; nothing else is raised for the
     request's input.
 
+    An :class:`AsyncReplayGuard` (e.g. ``RedisNonceCache``) cannot be awaited here: pass it
+    to the receivers or :func:`~sinch_async.webhooks.handle_webhook` instead.
+
     Raises:
         InvalidSignatureError: ``reason`` says what is wrong (see its docstring).
-        ValueError: the secret is empty (``TypeError``: it is not ``str`` or ``bytes``).
+        ValueError: the secret is empty (``TypeError``: it is not ``str`` or ``bytes``, or
+            ``replay_guard`` is an :class:`AsyncReplayGuard`).
     """
+    if replay_guard is not None and inspect.iscoroutinefunction(replay_guard.check_and_add):
+        raise TypeError(
+            "verify_signature() is synchronous and cannot use an async replay guard: "
+            "pass it to the receivers or to handle_webhook()"
+        )
+    nonce, timestamp, current = signed_nonce(body, headers, secret, tolerance=tolerance, now=now)
+    if replay_guard is None:
+        return
+    accepted: object = replay_guard.check_and_add(nonce, timestamp=timestamp, now=current)
+    if inspect.isawaitable(accepted):  # an async guard not defined with ``async def``
+        close = getattr(accepted, "close", None)
+        if callable(close):
+            close()
+        raise TypeError("verify_signature() cannot await the replay guard's check_and_add()")
+    if not accepted:
+        raise replayed_nonce()
+
+
+def replayed_nonce() -> InvalidSignatureError:
+    """The error for a nonce the replay guard has seen before."""
+    return InvalidSignatureError(
+        "replayed_nonce",
+        "this signature nonce was already used by an accepted callback (a replay)",
+        header=NONCE_HEADER,
+    )
+
+
+def signed_nonce(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: Secret | Sequence[Secret],
+    *,
+    tolerance: float | None,
+    now: float | None,
+) -> tuple[str, float, float]:
+    """:func:`verify_signature` without the replay guard; returns what the guard needs:
+    ``(nonce, signed timestamp, now)``."""
     keys = _secrets(secret)
     signature = _required(headers, SIGNATURE_HEADER)
     nonce = _required(headers, NONCE_HEADER)
@@ -308,11 +373,4 @@ def verify_signature(
                 f"(tolerance {tolerance:g} s): a clock out of sync",
                 header=TIMESTAMP_HEADER,
             )
-    if replay_guard is not None and not replay_guard.check_and_add(
-        nonce, timestamp=float(timestamp), now=current
-    ):
-        raise InvalidSignatureError(
-            "replayed_nonce",
-            "this signature nonce was already used by an accepted callback (a replay)",
-            header=NONCE_HEADER,
-        )
+    return nonce, float(timestamp), current

@@ -11,12 +11,13 @@ from starlette.requests import ClientDisconnect
 
 from sinch_async.webhooks._receiver import (
     DEFAULT_MAX_BODY_SIZE,
+    AnyReplayGuard,
     OnEvent,
     check_max_body_size,
     check_secret,
     receive_webhook,
 )
-from sinch_async.webhooks._signature import DEFAULT_TOLERANCE, ReplayGuard, Secret
+from sinch_async.webhooks._signature import DEFAULT_TOLERANCE, Secret
 
 __all__ = ["sinch_webhook_router"]
 
@@ -26,7 +27,7 @@ def sinch_webhook_router(
     secret: Secret | Sequence[Secret] | None,
     on_event: OnEvent,
     *,
-    replay_guard: ReplayGuard | None = None,
+    replay_guard: AnyReplayGuard | None = None,
     tolerance: float | None = DEFAULT_TOLERANCE,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     name: str = "sinch_webhook",
@@ -40,7 +41,9 @@ def sinch_webhook_router(
     ``Content-Length`` before reading or, without one, as soon as the stream passes the
     cap; the signature is checked on the raw body when ``secret`` is set (401 if it fails),
     the body is parsed (400 if malformed), ``await on_event(event)`` runs (500 if it
-    raises, so Sinch retries), then 200. Refusals log one line, no traceback. ``name`` is
+    raises, so Sinch retries), then 200; 503 when a shared store (an async ``replay_guard``
+    such as ``RedisNonceCache``, a ``Deduplicator``'s store) fails or another process is
+    handling the callback. Refusals and 503s log one line, no traceback. ``name`` is
     the route name (for ``request.url_for(name)``); other keyword arguments go to
     ``APIRouter`` (e.g. ``dependencies=[...]``, ``tags=[...]``)::
 
