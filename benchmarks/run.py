@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # everything, full size
     python benchmarks/run.py simulator       # how fast the simulator serves sends
     python benchmarks/run.py ratelimit       # requests_per_second / messages_per_second accuracy
+    python benchmarks/run.py redis           # CPU per send: RedisRateLimiter vs RateLimiter
     python benchmarks/run.py --smoke         # tiny sizes, for CI: checks the benchmarks run
 
 Each section prints a Markdown table. Servers run in a child process pinned to
@@ -516,6 +517,87 @@ def sdk_child(url: str, n: int) -> None:
     print(json.dumps(result))
 
 
+# --- 5. the Redis rate limiter against the in-process one ----------------------------------
+
+
+async def _limited_sends(url: str, n: int, limiter: object) -> tuple[float, float]:
+    """``n`` single-recipient sends, 64 concurrent, through ``limiter``: (seconds, CPU s)."""
+    async with AsyncSmsClient(
+        service_plan_id=PLAN,
+        api_token=TOKEN,
+        base_url=url,
+        rate_limiter=limiter,  # type: ignore[arg-type]
+    ) as sms:
+
+        async def one() -> None:
+            await sms.batches.send(["+15550000001"], "Hello from the benchmark")
+
+        await run_concurrently(200, 64, one)
+        cpu = time.process_time()
+        elapsed = await run_concurrently(n, 64, one)
+        return elapsed, time.process_time() - cpu
+
+
+async def redis_section(smoke: bool) -> str:
+    """Client CPU per send with ``RedisRateLimiter`` against ``RateLimiter``, both at a rate
+    that does not bind, side by side; the Redis server runs pinned to core 0."""
+    try:
+        from sinch_async.redis import RedisRateLimiter
+        from tests._redis import NoRedisServer, RedisServer
+    except ImportError as exc:
+        return f"Redis section skipped: {exc} (pip install -e '.[dev]')"
+    from sinch_async import RateLimiter
+
+    n = 300 if smoke else 5000
+    rounds = 1 if smoke else 7
+    local_cpu: list[float] = []
+    redis_cpu: list[float] = []
+    local_rps: list[float] = []
+    redis_rps: list[float] = []
+    calls: list[float] = []
+    try:
+        redis_server = RedisServer()
+    except NoRedisServer as exc:
+        return f"Redis section skipped: {exc}"
+    with fast_server_process() as server, redis_server:
+        if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+            os.sched_setaffinity(redis_server.pid, {0})
+        for index in range(rounds):
+            order = ("local", "redis") if index % 2 == 0 else ("redis", "local")
+            for kind in order:
+                if kind == "local":
+                    elapsed, cpu = await _limited_sends(
+                        server.url, n, RateLimiter(requests_per_second=1_000_000)
+                    )
+                    local_cpu.append(cpu / n * 1e6)
+                    local_rps.append(n / elapsed)
+                else:
+                    limiter = RedisRateLimiter(
+                        redis_server.url, f"bench-{index}", requests_per_second=1_000_000
+                    )
+                    elapsed, cpu = await _limited_sends(server.url, n, limiter)
+                    calls.append(limiter.redis_calls / (n + 200))
+                    await limiter.aclose()
+                    redis_cpu.append(cpu / n * 1e6)
+                    redis_rps.append(n / elapsed)
+    med = statistics.median
+    return "\n".join(
+        [
+            f"`RedisRateLimiter` against the in-process `RateLimiter`, both at 1,000,000 "
+            f"requests/s (not binding), {n:,} single-recipient sends, 64 concurrent, {rounds} "
+            "rounds alternating; medians, ratio the median of the per-round ratios.",
+            "",
+            "| measurement | RateLimiter | RedisRateLimiter | ratio |",
+            "|---|---:|---:|---:|",
+            f"| client CPU per send | {med(local_cpu):,.0f} µs | {med(redis_cpu):,.0f} µs "
+            f"| {_paired(redis_cpu, local_cpu):.2f} |",
+            f"| sends per second | {med(local_rps):,.0f}/s | {med(redis_rps):,.0f}/s "
+            f"| {_paired(redis_rps, local_rps):.2f} |",
+            f"| Redis calls per request | 0 | {med(calls):.2f} | |",
+        ]
+    )
+
+
 def msgspec_json(value: object) -> bytes:
     import msgspec
 
@@ -527,6 +609,7 @@ SECTIONS = {
     "simulator": simulator_section,
     "ratelimit": ratelimit_section,
     "fanout": fanout_section,
+    "redis": redis_section,
 }
 
 

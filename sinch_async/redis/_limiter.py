@@ -41,18 +41,18 @@ logger = logging.getLogger("sinch_async.redis")
 _UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
 """What a Redis call raises when the server cannot be reached or answer."""
 
-# KEYS[1]: the limiter's hash. ARGV: weight, request rate (0: none), request burst,
-# message rate (0: none), message burst, successes reported since the last booking,
-# idle expiry (ms). Times in ms on the server clock, stored with microsecond precision.
-# Returns {wait in µs, the server's now in ms, the throttled request rate in milli-req/s (0: none)}.
+# KEYS[1]: the limiter's hash. ARGV: request rate (0: none), request burst, message rate
+# (0: none), message burst, successes reported since the last booking, idle expiry (ms),
+# then the weight of each request to book, in order. Times in ms on the server clock, stored
+# with microsecond precision. Returns {the server's now in ms, the throttled request rate in
+# milli-requests/s (0: none), then the wait of each request in µs}.
 _BOOK = """
 local key = KEYS[1]
-local weight = tonumber(ARGV[1])
-local req_rate = tonumber(ARGV[2])
-local req_burst = tonumber(ARGV[3])
-local msg_rate = tonumber(ARGV[4])
-local msg_burst = tonumber(ARGV[5])
-local successes = tonumber(ARGV[6])
+local req_rate = tonumber(ARGV[1])
+local req_burst = tonumber(ARGV[2])
+local msg_rate = tonumber(ARGV[3])
+local msg_burst = tonumber(ARGV[4])
+local successes = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local s = redis.call('HMGET', key,
@@ -71,22 +71,29 @@ if thr and successes > 0 then
     if thr >= ceil then thr = nil end
   end
 end
-local start = math.max(now, cool)
-if msg_rate > 0 and weight > 0 then
-  local cell = 1000 / msg_rate
-  tat_m = math.max(tat_m, start) + weight * cell
-  start = math.max(start, tat_m - msg_burst * cell)
-end
 local rate = req_rate
 local burst = req_burst
 if thr and (rate == 0 or thr < rate) then
   rate = thr
   burst = 1
 end
-if rate > 0 then
-  local cell = 1000 / rate
-  tat_r = math.max(tat_r, start) + cell
-  start = math.max(start, tat_r - burst * cell)
+local result = {0, 0}
+local last = now
+for i = 7, #ARGV do
+  local weight = tonumber(ARGV[i])
+  local start = math.max(now, cool)
+  if msg_rate > 0 and weight > 0 then
+    local cell = 1000 / msg_rate
+    tat_m = math.max(tat_m, start) + weight * cell
+    start = math.max(start, tat_m - msg_burst * cell)
+  end
+  if rate > 0 then
+    local cell = 1000 / rate
+    tat_r = math.max(tat_r, start) + cell
+    start = math.max(start, tat_r - burst * cell)
+  end
+  result[#result + 1] = math.floor((start - now) * 1000)
+  last = math.max(last, start)
 end
 local win = tonumber(s[7]) or now
 local cnt = tonumber(s[8]) or 0
@@ -96,7 +103,7 @@ if now - win >= 1000 then
   win = now
   cnt = 0
 end
-cnt = cnt + 1
+cnt = cnt + #ARGV - 6
 local f = '%.3f'
 redis.call('HSET', key, 'tat_r', string.format(f, tat_r), 'tat_m', string.format(f, tat_m),
   'succ', succ, 'win', string.format(f, win), 'cnt', cnt, 'prev', prev)
@@ -105,8 +112,10 @@ if thr then
 else
   redis.call('HDEL', key, 'thr')
 end
-redis.call('PEXPIRE', key, math.max(tonumber(ARGV[7]), math.ceil(start - now) + 1000))
-return {math.floor((start - now) * 1000), math.floor(now), math.floor((thr or 0) * 1000)}
+redis.call('PEXPIRE', key, math.max(tonumber(ARGV[6]), math.ceil(last - now) + 1000))
+result[1] = math.floor(now)
+result[2] = math.floor((thr or 0) * 1000)
+return result
 """
 
 # KEYS[1]: the hash. ARGV: pause (ms), when the request was sent (server ms; -1: unknown),
@@ -249,7 +258,6 @@ class RedisRateLimiter:
         self._book = self.redis.register_script(_BOOK)
         self._rate_limited = self.redis.register_script(_RATE_LIMITED)
         self._book_args: list[Any] = [
-            0,
             requests_per_second or 0,
             request_burst,
             messages_per_second or 0,
@@ -257,8 +265,11 @@ class RedisRateLimiter:
             0,
             int(idle_ttl * 1000),
         ]
+        # Requests waiting to be booked, in arrival order, and the task booking them: all
+        # the requests that arrive while one booking is on its way go in the next, together.
+        self._pending: list[tuple[int, asyncio.Future[float | None]]] = []
+        self._booker: asyncio.Task[None] | None = None
         self._successes = 0  # reported with the next booking
-        self._booking_lock = asyncio.Lock()
         self._offset_ms = 0.0  # server clock (ms) minus time.monotonic() (ms)
         self._cooldown_until = 0.0  # monotonic; a 429 this process saw
         self._throttle_rate: float | None = None
@@ -348,7 +359,10 @@ class RedisRateLimiter:
 
     async def aclose(self) -> None:
         """Stop the background work (and close the Redis client if made from a URL)."""
-        tasks = [*self._tasks, *([self._probe] if self._probe is not None else [])]
+        tasks = [
+            *self._tasks,
+            *(task for task in (self._probe, self._booker) if task is not None),
+        ]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -362,27 +376,57 @@ class RedisRateLimiter:
 
     async def _booking(self, messages: int) -> float | None:
         """Seconds to wait for the slot booked in Redis; ``None`` when Redis is unreachable
-        and the fallback is on (then the local fallback limits this request)."""
+        and the fallback is on (then the local fallback limits this request).
+
+        Requests that arrive while a booking is on its way are booked together by the next
+        one, in order: one Redis call for many requests, never more than one per request.
+        """
+        future: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((messages, future))
+        if self._booker is None:
+            self._booker = asyncio.get_running_loop().create_task(self._book_pending())
+        return await future
+
+    async def _book_pending(self) -> None:
+        """Book the waiting requests, batch after batch, until none is left."""
+        batch: list[tuple[int, asyncio.Future[float | None]]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                waits = await self._book_batch([weight for weight, _ in batch])
+                for (_, future), wait in zip(batch, waits, strict=True):
+                    if not future.done():  # (a cancelled acquire leaves its slot unused)
+                        future.set_result(wait)
+        except BaseException as exc:  # cancelled by aclose(), or a bug: no waiter hangs
+            error = exc if isinstance(exc, Exception) else RuntimeError("the limiter was closed")
+            for _, future in [*batch, *self._pending]:
+                if not future.done():
+                    future.set_exception(error)
+            self._pending = []
+            raise
+        finally:
+            self._booker = None
+
+    async def _book_batch(self, weights: list[int]) -> list[float | None]:
+        """One script call booking ``weights`` in order; ``None`` each in fallback."""
         while True:
+            reported = self._successes
+            args = self._book_args
+            args[4] = reported
             try:
-                # One booking at a time per process: bookings keep this process's order,
-                # and take one pooled connection however many coroutines wait.
-                async with self._booking_lock:
-                    args = self._book_args
-                    args[0] = messages
-                    args[5] = reported = self._successes
-                    self.redis_calls += 1
-                    wait_us, now_ms, throttle = await self._book(keys=[self.key], args=args)
-                    self._successes = max(self._successes - reported, 0)
+                self.redis_calls += 1
+                result = await self._book(keys=[self.key], args=[*args, *weights])
             except _UNAVAILABLE as exc:
                 outage = self._outage(exc)
                 if self.fallback:
-                    return None
+                    return [None] * len(weights)
                 await asyncio.shield(outage)  # fallback=False: wait for Redis, then book
                 continue
+            self._successes = max(self._successes - reported, 0)
+            now_ms, throttle, *waits_us = (int(value) for value in result)
             self._offset_ms = now_ms - time.monotonic() * 1000
             self._throttle_rate = throttle / 1000 if throttle else None
-            return max(int(wait_us), 0) / 1_000_000
+            return [max(wait, 0) / 1_000_000 for wait in waits_us]
 
     async def _record_rate_limited(self, pause: float, sent_ms: float) -> None:
         args = [
