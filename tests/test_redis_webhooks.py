@@ -333,6 +333,37 @@ async def test_redis_stopped_answers_503_with_one_log_line(
         await client.aclose()
 
 
+async def test_seen_store_down_answers_503_and_frees_the_nonce_for_the_retry(
+    redis_server: RedisServer, redis_client: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The replay guard's Redis is up, the de-duplication store's Redis is down.
+    with RedisServer(redis_server.binary) as seen_server:
+        seen_client = no_retry_client(seen_server.url)
+        seen_server.stop()
+        try:
+            recorder = Recorder()
+            handler = Deduplicator(RedisSeenStore(seen_client)).wrap(recorder)
+            body = mo_text()
+            headers = sign_headers(body, SECRET)
+            guard = RedisNonceCache(redis_client)
+            async with (
+                receiver(handler, replay_guard=guard) as url,
+                aiohttp.ClientSession() as http,
+            ):
+                with caplog.at_level(logging.INFO):
+                    assert (await post(http, url, body, headers))[0] == 503
+                (record,) = warnings_and_worse(caplog)
+                assert record.exc_info is None
+                assert "claim" in record.getMessage()
+                assert recorder.calls == 0
+                assert await redis_client.keys("*") == []  # the retry is not a replay
+                seen_server.start()
+                assert (await post(http, url, body, headers))[0] == 200
+                assert recorder.calls == 1
+        finally:
+            await seen_client.aclose()
+
+
 async def test_store_errors_are_webhook_store_errors_without_credentials(
     redis_server: RedisServer,
 ) -> None:

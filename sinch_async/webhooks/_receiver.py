@@ -196,7 +196,7 @@ async def handle_webhook(
     try:
         await on_event(event)
     except WebhookRetryLater as exc:
-        await _discard(replay_guard, nonce)
+        await _discard(replay_guard, nonce, quiet=True)  # the 503 line says the store failed
         return _retry_later("the callback cannot be handled now", exc, event=event)
     except Exception as exc:
         log.exception("Sinch callback handler failed (500, Sinch will retry)")
@@ -215,9 +215,9 @@ async def _check_and_add(
     return bool(accepted)
 
 
-async def _discard(guard: AnyReplayGuard | None, nonce: str | None) -> None:
-    """Forget ``nonce`` in ``guard`` (awaited when async); a store failure is only logged:
-    the callback's answer (500 or 503) asks Sinch to retry either way."""
+async def _discard(guard: AnyReplayGuard | None, nonce: str | None, *, quiet: bool = False) -> None:
+    """Forget ``nonce`` in ``guard`` (awaited when async); a store failure is only logged
+    (at DEBUG when ``quiet``): the callback's answer (500 or 503) asks Sinch to retry."""
     if guard is None or nonce is None:
         return
     try:
@@ -225,7 +225,8 @@ async def _discard(guard: AnyReplayGuard | None, nonce: str | None) -> None:
         if inspect.isawaitable(outcome):
             await outcome
     except _STORE_FAILURES as exc:
-        log.warning(
+        log.log(
+            logging.DEBUG if quiet else logging.WARNING,
             "could not forget the nonce of a failed Sinch callback (%s): %s",
             type(exc).__name__,
             exc,
