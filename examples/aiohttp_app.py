@@ -208,7 +208,10 @@ def create_app(
             return payload
         sim = request.app[SIM_KEY]
         sim.inbound_callback_url = callback_url(request)
-        mo = sim.inject_inbound(payload.from_, payload.to, payload.body)
+        try:
+            mo = sim.inject_inbound(payload.from_, payload.to, payload.body)
+        except ValueError as exc:  # e.g. a lone surrogate: not Unicode text
+            return json_error(400, str(exc))
         return web.json_response({"id": mo["id"]})
 
     app = web.Application()

@@ -226,11 +226,16 @@ def create_app(
 
     if simulate:
 
-        @app.post("/simulate/inbound")
-        async def simulate_inbound(payload: InboundIn, request: Request) -> dict[str, Any]:
+        @app.post("/simulate/inbound", response_model=None)
+        async def simulate_inbound(
+            payload: InboundIn, request: Request
+        ) -> dict[str, Any] | Response:
             sim = request.app.state.sim
             sim.inbound_callback_url = callback_url(request)
-            mo = sim.inject_inbound(payload.from_, payload.to, payload.body)
+            try:
+                mo = sim.inject_inbound(payload.from_, payload.to, payload.body)
+            except ValueError as exc:  # e.g. a lone surrogate: not Unicode text
+                return json_error(400, str(exc))
             return {"id": mo["id"]}
 
     return app

@@ -183,7 +183,9 @@ class OAuth2TokenProvider:
             )
         try:
             token = _token_decoder.decode(response.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            if not token.access_token or not token.access_token.isprintable():
+                raise msgspec.ValidationError("access_token is empty or holds control characters")
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise ResponseDecodeError(
                 f"unexpected token response: {exc}",
                 status=response.status,

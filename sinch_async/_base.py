@@ -58,13 +58,18 @@ def new_reference() -> str:
 
 
 def decode_error(
-    response: RawResponse, exc: msgspec.DecodeError, method: str, path: str
+    response: RawResponse, exc: Exception, method: str, path: str
 ) -> ResponseDecodeError:
-    """The error for a response body that does not decode as the expected type."""
+    """The error for a response body that does not decode as the expected type (the
+    client's secrets scrubbed from the body and the decoder's message)."""
+    body, reason = response.body, str(exc)
+    secrets = response.secrets
+    if secrets is not None:
+        body, reason = secrets.scrub_body(body, thorough=True), secrets.scrub_text(reason)
     return ResponseDecodeError(
-        f"unexpected response body: {exc}",
+        f"unexpected response body: {reason}",
         status=response.status,
-        body=response.body,
+        body=body,
         method=method,
         path=path,
     )

@@ -16,6 +16,7 @@ from sinch_async._redact import mask_numbers
 from sinch_async.errors import SinchValidationError
 
 __all__ = [
+    "Decoder",
     "TaggedUnion",
     "decoder_for",
     "encode",
@@ -36,7 +37,7 @@ def _enc_hook(value: Any) -> Any:
 
 _encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 _any_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
-_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
+_decoders: dict[Any, Decoder[Any]] = {}
 
 _encode = _encoder.encode
 
@@ -79,17 +80,36 @@ def _surrogate_field(value: Any, path: str) -> str | None:
     return None
 
 
-json_decode: Callable[[bytes], Any] = _any_decoder.decode
+class Decoder(Generic[T]):
+    """A msgspec JSON decoder whose only failure is ``msgspec.DecodeError``: JSON nested
+    deeper than the interpreter's recursion limit (a hostile server's few kilobytes of
+    brackets) is a ``DecodeError`` too, not a ``RecursionError``."""
+
+    __slots__ = ("_decode",)
+
+    def __init__(self, decoder: msgspec.json.Decoder[T]) -> None:
+        self._decode = decoder.decode
+
+    def decode(self, data: bytes | bytearray | memoryview | msgspec.Raw) -> T:
+        try:
+            return self._decode(data)
+        except RecursionError:
+            raise msgspec.DecodeError("JSON nests too deeply") from None
+
+
+json_decode: Callable[[bytes | msgspec.Raw], Any] = Decoder(_any_decoder).decode
 """Decode JSON bytes into plain Python objects."""
 
 
-def decoder_for(tp: Any) -> msgspec.json.Decoder[Any]:
-    """The cached JSON decoder for ``tp`` (built on first use)."""
+def decoder_for(tp: Any) -> Decoder[Any]:
+    """The cached JSON decoder for ``tp`` (built on first use).
+
+    Not strict: a value sent as a string where a number or a boolean belongs (``"20000"``,
+    as in Sinch's own published examples) is converted; anything else still fails.
+    """
     decoder = _decoders.get(tp)
     if decoder is None:
-        # Not strict: a number sent as a string ("20000", as in Sinch's own published
-        # examples) is accepted for a number field; the types themselves stay checked.
-        decoder = _decoders[tp] = msgspec.json.Decoder(tp, strict=False)
+        decoder = _decoders[tp] = Decoder(msgspec.json.Decoder(tp, strict=False))
     return decoder
 
 
@@ -118,7 +138,7 @@ class TaggedUnion(Generic[T]):
             known: T = self._decoder.decode(data)
             return known
         except msgspec.ValidationError:
-            raw = _any_decoder.decode(data)
+            raw = json_decode(data)
             if isinstance(raw, dict):
                 tag = raw.get("type")
                 if not isinstance(tag, str) or tag not in self.known_tags:

@@ -124,19 +124,21 @@ class RequestCore:
 
     def scrub(self, response: RawResponse) -> RawResponse:
         """``response`` with the client's own secrets replaced by ``***`` wherever a server
-        echoed them: in the body (in any writing for an error, whose text goes into the
-        exception), and in the headers of an error."""
+        echoed them, in any writing: in the body of an error answer (whose text goes into
+        the exception) and in the headers (which go into errors and ``call_info``). A
+        successful body is left as it is (it is the caller's data), but carries the secrets
+        for :func:`~sinch_async._base.decode_error`."""
         secrets = self.auth.secrets()
         if not secrets:
             return response
-        failed = response.status >= 300
-        body = secrets.scrub_body(response.body, thorough=failed)
-        headers = response.headers
-        if failed:
-            headers = secrets.scrub_headers(headers)
-        if body is response.body and headers is response.headers:
+        headers = secrets.scrub_headers(response.headers)
+        if response.status < 300:
+            if headers is not response.headers:
+                response = RawResponse(response.status, headers, response.body)
+            response.secrets = secrets
             return response
-        return RawResponse(response.status, headers, body)
+        body = secrets.scrub_body(response.body, thorough=True)
+        return RawResponse(response.status, headers, body, secrets)
 
     def headers(self, authorization: str) -> Mapping[str, str]:
         """Per-request headers, for a client whose session does not send them itself."""

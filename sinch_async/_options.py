@@ -20,7 +20,7 @@ from sinch_async._core import HookFn, Hooks
 from sinch_async._ratelimit import Limiter, RateLimiter
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import DEFAULT_MAX_RESPONSE_SIZE, make_timeout
-from sinch_async._validate import check_text
+from sinch_async._validate import check_id, check_text
 from sinch_async._version import __version__
 from sinch_async.errors import SinchValidationError
 
@@ -125,7 +125,7 @@ class ClientOptions:
         account_field: str = "project_id",
     ) -> ClientOptions:
         """Check the rest of ``settings`` and the API's own hosts (after :func:`precheck`)."""
-        check_text(account_id, account_field)
+        check_id(account_id, account_field)
         check_text(settings.get("user_agent"), "user_agent")
         insecure = settings.get("allow_insecure_http", False)
         checked_base_url = _config.check_url(

@@ -18,10 +18,10 @@ class Secrets:
     """The client's secrets, to scrub from whatever a server sends back.
 
     :meth:`scrub_body` replaces each secret written as is or percent-encoded (a cheap
-    substring search, done on every response); with ``thorough`` (for error answers,
-    whose text ends up in exceptions) also written in any mix of characters,
-    ``%xx``/``%XX`` and ``\\uXXXX`` escapes and ``\\/``, as a JSON encoder or a URL
-    encoder may write it. Secrets shorter than :data:`MIN_SECRET_LENGTH` are not scrubbed.
+    substring search); with ``thorough`` (for text that goes into an exception) also written
+    in any mix of characters, ``%xx`` and ``\\uXXXX`` escapes and ``\\/``, in any case, as a
+    JSON encoder or a URL encoder may write it. Secrets shorter than
+    :data:`MIN_SECRET_LENGTH` are not scrubbed.
     """
 
     __slots__ = ("_exact", "_pattern")
@@ -33,7 +33,9 @@ class Secrets:
             form.encode("utf-8", "surrogatepass") for form in sorted(forms, key=len, reverse=True)
         )
         self._pattern = (
-            re.compile("|".join("".join(map(_char_pattern, s)) for s in kept)) if kept else None
+            re.compile("|".join("".join(map(_char_pattern, s)) for s in kept), re.IGNORECASE)
+            if kept
+            else None
         )
 
     def __bool__(self) -> bool:
@@ -60,10 +62,10 @@ class Secrets:
 
     def scrub_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
         """``headers`` with the secrets scrubbed from their values (the same object if none)."""
-        scrubbed = {name: self.scrub_text(value) for name, value in headers.items()}
-        if all(scrubbed[name] == value for name, value in headers.items()):
+        pattern = self._pattern
+        if pattern is None or not any(pattern.search(value) for value in headers.values()):
             return headers
-        return scrubbed
+        return {name: pattern.sub(_SCRUBBED, value) for name, value in headers.items()}
 
 
 def _any_case(hex_digits: str) -> str:

@@ -30,7 +30,7 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from sinch_async._redact import mask_numbers
+from sinch_async._redact import Secrets, mask_numbers
 from sinch_async.errors import (
     ClientClosedError,
     EventLoopMismatchError,
@@ -66,11 +66,17 @@ _ConnectionTimeout: tuple[type[BaseException], ...] = tuple(
 
 
 class RawResponse(msgspec.Struct):
-    """One HTTP response, fully read: status, read-only headers and body bytes."""
+    """One HTTP response, fully read: status, read-only headers and body bytes.
+
+    ``secrets`` (set by the request core) are the client's own, to scrub from the body
+    wherever it goes into an error: the core scrubs error answers itself, and
+    :func:`sinch_async._base.decode_error` a successful answer that does not decode.
+    """
 
     status: int
     headers: Mapping[str, str]
     body: bytes
+    secrets: Secrets | None = None
 
     def __repr__(self) -> str:
         return f"RawResponse(status={self.status}, body={len(self.body)} bytes)"
@@ -224,6 +230,7 @@ class Transport:
         while chunk := await response.content.readany():
             body += chunk
             if len(body) > limit:
+                del body  # the exception's traceback keeps this frame: not the buffer too
                 raise self._too_large(response, method, url, "is larger than")
         return bytes(body)
 

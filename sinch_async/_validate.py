@@ -64,15 +64,16 @@ _DELIVERY_REPORTS = frozenset(item.value for item in DeliveryReportType)
 # Characters no string sent in a URL, a header or an identifier may hold: C0 and C1
 # control characters, DEL, and lone surrogates (which are not Unicode text at all).
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-# In message text (a body, a parameter value) tab, line feed and carriage return are text.
-_UNSAFE_IN_MESSAGE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# In message text (a body, a parameter value) tab, line feed, form feed (a GSM-7 character)
+# and carriage return are text.
+_UNSAFE_IN_MESSAGE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ud800-\udfff]")
 _ID_RESERVED = frozenset("/?#")
 
 
 def check_text(value: object, field: str, *, message: bool = False) -> None:
     """Refuse a string holding a control character or a lone surrogate, naming ``field``.
 
-    ``message`` text (a body, a parameter value) may hold tab, CR and LF.
+    ``message`` text (a body, a parameter value) may hold tab, CR, LF and form feed.
     """
     if not isinstance(value, str) or value.isprintable():
         return  # (no control character or surrogate is printable: the usual case, in C)
@@ -81,7 +82,7 @@ def check_text(value: object, field: str, *, message: bool = False) -> None:
         return
     char = found.group()
     what = "a lone surrogate" if "\ud800" <= char <= "\udfff" else "a control character"
-    allowed = "tab, CR and LF allowed" if message else "no control characters"
+    allowed = "tab, CR, LF and form feed allowed" if message else "no control characters"
     raise SinchValidationError(
         field,
         f"holds {what} (U+{ord(char):04X}) at position {found.start()}",
@@ -212,6 +213,7 @@ def _check_parameters(parameters: Any) -> None:
                 raise SinchValidationError(
                     f"parameters[{key!r}]", "numbers and values must be strings"
                 )
+            check_text(number, f"parameters[{key!r}]")
             check_text(value, f"parameters[{key!r}]", message=True)
         check_text(key, "parameters")
 
@@ -314,6 +316,7 @@ def check_send_request(request: SendRequest, *, recipients_checked: bool = False
             raise SinchValidationError("body", "an mt_media batch needs a MediaBody with a url")
         _check_len(request.body.message, "body.message", MAX_BODY_CHARS)
         check_text(request.body.message, "body.message", message=True)
+        check_text(request.body.url, "body.url")
 
 
 def check_update_request(request: UpdateBatchRequest) -> None:
@@ -339,3 +342,4 @@ def check_group_name(name: Any, field: str = "name") -> None:
     if not isinstance(name, str) or not name:
         raise SinchValidationError(field, "must be a non-empty string", limit="1..20 characters")
     _check_len(name, field, MAX_GROUP_NAME_CHARS)
+    check_text(name, field)

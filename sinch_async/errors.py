@@ -174,7 +174,7 @@ def _parse_error_body(body: bytes) -> tuple[str | None, str | None, dict[str, An
         return None, None, None
     try:
         parsed = _error_body_decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, RecursionError):  # (ValidationError is a DecodeError)
         raw_text = body[:500].decode("utf-8", "replace").strip()
         return None, raw_text or None, None
     if parsed.code is not None or parsed.text is not None:

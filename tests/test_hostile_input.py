@@ -200,7 +200,8 @@ async def test_a_lone_surrogate_in_a_parameter_number_names_the_parameter(
 ) -> None:
     with pytest.raises(SinchValidationError) as caught:
         await sms.batches.send([NUM], "hi ${name}", parameters={"name": {"+4670\udcff": "x"}})
-    assert caught.value.field.startswith("parameters.name")
+    assert caught.value.field.startswith("parameters")
+    assert "name" in caught.value.field
     assert server.requests == []
 
 

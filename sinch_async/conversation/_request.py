@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 from msgspec import UNSET
 
 from sinch_async import _config
+from sinch_async._validate import check_text
 from sinch_async.conversation._validate import (
     CORRELATION_METADATA_KEY,
     RecipientLike,
@@ -99,6 +100,9 @@ def build_send_request(
     correlation_id = fields.get("correlation_id")
     if not _present(app_id):
         raise SinchValidationError("app_id", "must be a non-empty string")
+    check_text(app_id, "app_id")
+    check_text(callback_url, "callback_url")
+    check_text(correlation_id, "correlation_id")
     body = message_body(message)
     recipients = to_recipients(recipient_and_params)
     meta: dict[str, str] | None = None

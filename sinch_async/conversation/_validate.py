@@ -13,6 +13,7 @@ from typing import Any, Final, cast
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from sinch_async._validate import check_id, check_text
 from sinch_async.conversation.models import (
     MESSAGE_TYPES,
     ChannelIdentities,
@@ -65,8 +66,10 @@ several channels), a contact ID (``str``), a
 
 
 def _text(value: object, field: str) -> str:
+    """A non-empty identifier without control characters or lone surrogates."""
     if not isinstance(value, str) or not value.strip():
         raise SinchValidationError(field, "must be a non-empty string")
+    check_text(value, field)
     return value
 
 
@@ -97,6 +100,9 @@ def check_metadata(value: object, field: str, *, strings: bool = False) -> dict[
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise SinchValidationError(field, "keys must be non-empty strings")
+        check_text(key, field)
+        if isinstance(item, str):
+            check_text(item, f"{field}[{key!r}]")
         if key == RESERVED_METADATA_KEY:
             raise SinchValidationError(
                 field,
@@ -158,7 +164,7 @@ def check_batch_ids(value: object) -> list[str]:
         raise SinchValidationError("batch_id", "must be a batch ID or a list of batch IDs")
     if not items:
         raise SinchValidationError("batch_id", "must hold at least one batch ID", limit=">= 1")
-    return [_text(item, "batch_id") for item in items]
+    return [check_id(item, "batch_id") for item in items]
 
 
 # --- recipients -----------------------------------------------------------------------------

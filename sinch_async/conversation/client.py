@@ -18,6 +18,7 @@ from sinch_async._base import (
     ClientOptions,
     ClientSettings,
     DefaultType,
+    decode_error,
     new_reference,
 )
 from sinch_async._codec import encode, json_decode
@@ -52,7 +53,7 @@ from sinch_async.conversation.models import (
     Message,
     SendBatchRequest,
 )
-from sinch_async.errors import ResponseDecodeError, SinchValidationError
+from sinch_async.errors import SinchValidationError
 from sinch_async.fanout import ChunkResult
 from sinch_async.fanout._options import FanOutOptions
 
@@ -343,14 +344,8 @@ class AsyncConversationBatchClient(BaseClient):
             if isinstance(raw, list):  # tolerate a bare array
                 raw = {"batches": raw}
             return msgspec.convert(raw, BatchList).batches
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ResponseDecodeError(
-                f"unexpected response body: {exc}",
-                status=response.status,
-                body=response.body,
-                method="GET",
-                path=path,
-            ) from None
+        except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)
+            raise decode_error(response, exc, "GET", path) from None
 
     # --- fan-out -----------------------------------------------------------------------------
 

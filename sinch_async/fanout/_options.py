@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from sinch_async._validate import check_text
+from sinch_async.errors import SinchValidationError
 from sinch_async.fanout._report import FanOutProgress
 
 __all__ = ["MAX_CHUNK", "FanOutOptions", "FanOutSettings", "chunk_reference"]
@@ -51,6 +53,14 @@ class FanOutOptions:
     dedupe: bool = True
     resume: bool | None = None
     default_parameters: Mapping[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        campaign_id = self.campaign_id
+        if campaign_id is not None:
+            # It goes on the wire in every chunk's reference and lookup: checked before any.
+            if not isinstance(campaign_id, str) or not campaign_id.strip():
+                raise SinchValidationError("campaign_id", "must be a non-empty string")
+            check_text(campaign_id, "campaign_id")
 
     @classmethod
     def split(cls, arguments: Mapping[str, Any]) -> tuple[FanOutOptions, dict[str, Any]]:

@@ -53,13 +53,16 @@ def _child_groups(values: Sequence[str] | None) -> list[str] | UnsetType:
         raise SinchValidationError("child_groups", "must be a list of group IDs, not a string")
     items = list(values)
     for index, item in enumerate(items):
-        if not isinstance(item, str) or not item.strip():
-            raise SinchValidationError(f"child_groups[{index}]", "must be a non-empty string")
+        require_id(item, f"child_groups[{index}]")
     if len(items) > _MAX_CHILD_GROUPS:
         raise SinchValidationError(
             "child_groups", f"holds {len(items)} groups; the limit is 10", limit="0..10"
         )
     return items
+
+
+def _group_id(value: str | None, field: str) -> str | UnsetType:
+    return UNSET if value is None else require_id(value, field)
 
 
 class Groups:
@@ -157,8 +160,8 @@ class Groups:
             name=name,
             add=_numbers(add, "add"),
             remove=_numbers(remove, "remove"),
-            add_from_group=opt(add_from_group),
-            remove_from_group=opt(remove_from_group),
+            add_from_group=_group_id(add_from_group, "add_from_group"),
+            remove_from_group=_group_id(remove_from_group, "remove_from_group"),
             auto_update=opt(auto_update),
         )
         return await self._group_call("POST", path, request)

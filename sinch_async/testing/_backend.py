@@ -258,6 +258,9 @@ class SimulatorBackend:
         """
         if type not in _INBOUND_TYPES:
             raise ValueError(f"unknown inbound type {type!r}")
+        for name, value in (("from_", from_), ("to", to), ("body", body), ("subject", subject)):
+            if isinstance(value, str) and not _is_unicode(value):
+                raise ValueError(f"{name} holds a lone surrogate: not Unicode text")
         plan = self.plan(service_plan_id)
         now = self.clock.now_ts()
         from_e164 = normalize_msisdn(from_)
@@ -298,3 +301,12 @@ def _media_body(
         media_body["subject"] = subject
     media_body["media"] = [{"status": "Uploaded", "code": 0, **item} for item in (media or [])]
     return media_body
+
+
+def _is_unicode(text: str) -> bool:
+    """False for a string holding a lone surrogate (which cannot be sent as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
