@@ -26,7 +26,7 @@ from aiohttp import web
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from sinch_async.redis._webhooks import RedisNonceCache, RedisSeenStore
+from sinch_async.redis import RedisNonceCache, RedisSeenStore
 from sinch_async.webhooks import (
     CallbackInProgressError,
     Deduplicator,
@@ -420,7 +420,7 @@ _RECEIVER_PROCESS = """
 import asyncio, os, sys
 import redis.asyncio
 from aiohttp import web
-from sinch_async.redis._webhooks import RedisSeenStore
+from sinch_async.redis import RedisSeenStore
 from sinch_async.webhooks import Deduplicator, sinch_webhook_handler
 
 async def main(url, secret, hold, busy_wait):

@@ -8,10 +8,11 @@ Several workers and web processes of one service plan share, through one Redis:
 * :class:`RedisSeenStore`: the :class:`~sinch_async.webhooks.Deduplicator`'s store, so that a
   callback delivered to two pods is handled once.
 
-Built on the ``redis`` package's asyncio client (``redis.asyncio.Redis``), which the caller
-creates and closes.
+Built on the ``redis`` package's asyncio client (``redis.asyncio.Redis``). Run the Redis used
+for the webhook stores with ``maxmemory-policy noeviction``.
 """
 
 from sinch_async.redis._limiter import RedisRateLimiter
+from sinch_async.redis._webhooks import RedisNonceCache, RedisSeenStore
 
-__all__ = ["RedisRateLimiter"]
+__all__ = ["RedisNonceCache", "RedisRateLimiter", "RedisSeenStore"]
