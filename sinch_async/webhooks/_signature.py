@@ -324,7 +324,11 @@ def signed_nonce(
     signature = _required(headers, SIGNATURE_HEADER)
     nonce = _required(headers, NONCE_HEADER)
     timestamp_text = _required(headers, TIMESTAMP_HEADER)
-    algorithm = (_header(headers, ALGORITHM_HEADER) or "HmacSHA256").strip()
+    given: object = _header(headers, ALGORITHM_HEADER)
+    if given is None or (isinstance(given, str) and not given.strip()):
+        algorithm = "HmacSHA256"
+    else:  # (a value that is not a string is no algorithm either)
+        algorithm = given.strip() if isinstance(given, str) else type(given).__name__
     digest = _ALGORITHMS.get(algorithm.lower())
     if digest is None:
         raise InvalidSignatureError(
