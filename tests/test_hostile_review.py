@@ -42,6 +42,8 @@ from sinch_async import (
 )
 from sinch_async.conversation import TextMessage
 from sinch_async.models import (
+    AutoUpdate,
+    AutoUpdateKeywords,
     UnknownBatch,
     UnknownGroup,
     UnknownInbound,
@@ -707,6 +709,84 @@ async def test_a_conversation_call_with_a_bad_value_is_refused_before_any_io(
         await call(conv)
     assert names_field(caught.value.field), caught.value.field
     assert server.requests == []  # not even a token request
+
+
+# Strings that still reach the wire with a control character in them (JSON-escaped, so no
+# injection, but against issue 14's "control characters in strings that go on the wire are a
+# SinchValidationError naming the field"; lone surrogates in the same fields are refused).
+UNCHECKED_SMS: dict[str, tuple[str, SmsCall]] = {
+    "auto_update.to with NUL": (
+        "auto_update.to",
+        lambda sms: sms.groups.create(name="ok", auto_update=AutoUpdate(to="123\x00")),
+    ),
+    "auto_update keyword with BEL": (
+        "auto_update.add.first_word",
+        lambda sms: sms.groups.create(
+            name="ok",
+            auto_update=AutoUpdate(to="12345", add=AutoUpdateKeywords(first_word="JOIN\x07")),
+        ),
+    ),
+}
+
+
+@pytest.mark.xfail(strict=True, reason="auto_update strings are not checked for control characters")
+@pytest.mark.parametrize("case", sorted(UNCHECKED_SMS))
+async def test_a_control_character_in_auto_update_is_refused_before_any_io(
+    server: RecordingServer, sms: AsyncSmsClient, case: str
+) -> None:
+    field, call = UNCHECKED_SMS[case]
+    server.respond(201, group_json())
+    with pytest.raises(SinchValidationError) as caught:
+        await call(sms)
+    assert caught.value.field == field
+    assert server.requests == []
+
+
+UNCHECKED_CONVERSATION: dict[str, tuple[str, ConvCall]] = {
+    "text with NUL": (
+        "message.text_message.text",
+        lambda conv: conv.send("app-1", TextMessage("nul \x00"), ["contact-1"]),
+    ),
+    "text with BEL": (
+        "message.text_message.text",
+        lambda conv: conv.send("app-1", TextMessage("bell \x07"), ["contact-1"]),
+    ),
+    "channel_priority_order with NUL": (
+        "channel_priority_order",
+        lambda conv: conv.send("app-1", HI, ["contact-1"], channel_priority_order=["SMS\x00"]),
+    ),
+    "processing_strategy with NUL": (
+        "processing_strategy",
+        lambda conv: conv.send("app-1", HI, ["contact-1"], processing_strategy="DEFAULT\x00"),
+    ),
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Conversation message text, channel_priority_order and processing_strategy are "
+    "not checked for control characters (lone surrogates are)",
+)
+@pytest.mark.parametrize("case", sorted(UNCHECKED_CONVERSATION))
+async def test_a_control_character_in_a_conversation_send_is_refused_before_any_io(
+    server: RecordingServer, conv: AsyncConversationBatchClient, case: str
+) -> None:
+    field, call = UNCHECKED_CONVERSATION[case]
+    give_token(server)
+    server.respond(200, {"batch_id": "b1"})
+    with pytest.raises(SinchValidationError) as caught:
+        await call(conv)
+    assert caught.value.field.startswith(field)
+    assert server.requests == []
+
+
+async def test_tab_newlines_and_form_feed_in_conversation_text_are_sent(
+    server: RecordingServer, conv: AsyncConversationBatchClient
+) -> None:
+    give_token(server)
+    server.respond(200, {"batch_id": "b1"})
+    await conv.send("app-1", TextMessage("a\tb\nc\r\nd\fe"), ["contact-1"])
+    assert server.last.json["message"]["text_message"]["text"] == "a\tb\nc\r\nd\fe"
 
 
 # --- 7. the simulator and the example apps refuse a lone surrogate --------------------------
