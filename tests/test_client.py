@@ -328,10 +328,10 @@ async def test_base_url_ending_in_xms_v1(server: RecordingServer) -> None:
 async def test_account_id_is_quoted_in_path(server: RecordingServer) -> None:
     server.respond(200, [])
     async with AsyncSmsClient(
-        service_plan_id="plan/with space", api_token=TOKEN, base_url=server.url
+        service_plan_id="plan:with space", api_token=TOKEN, base_url=server.url
     ) as client:
         assert await client.groups.members("g1") == []
-    assert server.last.raw_path == "/xms/v1/plan%2Fwith%20space/groups/g1/members"
+    assert server.last.raw_path == "/xms/v1/plan%3Awith%20space/groups/g1/members"
 
 
 # --- lifecycle ------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """``RedisRateLimiter``: one service plan's rate limits, shared by every process through Redis.
 
-One Lua script per acquisition books the caller's slot in a generic cell rate algorithm
-(GCRA) on the Redis server's clock and returns how long to wait: requests are paced
-evenly, a send to 1000 recipients takes 1000 message cells, and waiters in every
-process are served in the order they booked, so a large send is never starved by small
-ones. A second script records a 429: the cool-down (``Retry-After``) for everyone and,
-on repeated 429s, a lower shared request rate that recovers step by step with the
-successes that each process reports on its next booking. Nothing else goes to Redis:
-one call per request.
+A Lua script books each request's slot in a generic cell rate algorithm (GCRA) on the
+Redis server's clock and returns how long to wait: requests are paced evenly, a send to
+1000 recipients takes 1000 message cells, and waiters in every process are served in the
+order they booked, so a large send is never starved by small ones. The requests of one
+process that arrive while its booking is on its way are booked together, in order, by the
+next call: at most one Redis call per request. A second script records a 429: the
+cool-down (``Retry-After``) for everyone and, on repeated 429s, a lower shared request
+rate that recovers step by step with the successes that each process reports on its
+next booking.
 
 State is one hash per limiter key (``{prefix}{key}``), expiring when idle.
 """
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 try:
     import redis.asyncio as _redis_asyncio
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError(
@@ -192,6 +195,10 @@ class RedisRateLimiter:
             for about four processes; give ``1 / number of workers``).
         prefix: Of the Redis key (``sinch:ratelimit:``).
         idle_ttl: Seconds after the last use when the key expires (600).
+        retry_interval: Seconds between pings of an unreachable Redis (1).
+        headroom: Pace this share below the rates (0.01): requests reach Sinch with
+            varying delay, and a few milliseconds of it would otherwise put a one-second
+            window one or two requests above the rate.
 
     Cancelling a waiting :meth:`acquire` leaves its booked slot unused: the limits
     are never exceeded, the plan's capacity for that slot is lost.
@@ -214,6 +221,7 @@ class RedisRateLimiter:
         prefix: str = "sinch:ratelimit:",
         idle_ttl: float = 600.0,
         retry_interval: float = 1.0,
+        headroom: float = 0.01,
     ) -> None:
         for name, value in (
             ("requests_per_second", requests_per_second),
@@ -227,11 +235,27 @@ class RedisRateLimiter:
             raise ValueError("fallback_share must be in (0, 1]")
         if request_burst < 1:
             raise ValueError("request_burst must be at least 1")
+        if message_burst is not None and message_burst < 1:
+            raise ValueError("message_burst must be at least 1")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1 or None")
+        for name, value in (
+            ("idle_ttl", idle_ttl),
+            ("retry_interval", retry_interval),
+            ("cooldown", cooldown),
+        ):
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a positive number")
+        if not 0 <= headroom < 0.5:
+            raise ValueError("headroom must be in [0, 0.5)")
         if not key:
             raise ValueError("key must be a non-empty string")
         if isinstance(redis, str):
             self.redis: Redis = _redis_asyncio.Redis.from_url(
-                redis, socket_timeout=1.0, socket_connect_timeout=1.0
+                redis,
+                socket_timeout=1.0,
+                socket_connect_timeout=1.0,
+                retry=Retry(NoBackoff(), 1),  # fall back at once rather than retry 10 times
             )
             self._owns_redis = True
         else:
@@ -257,10 +281,12 @@ class RedisRateLimiter:
         """The in-flight bound of this process (``None`` without ``max_concurrency``)."""
         self._book = self.redis.register_script(_BOOK)
         self._rate_limited = self.redis.register_script(_RATE_LIMITED)
+        self.headroom = headroom
+        pace = 1.0 - headroom
         self._book_args: list[Any] = [
-            requests_per_second or 0,
+            (requests_per_second or 0) * pace,
             request_burst,
-            messages_per_second or 0,
+            (messages_per_second or 0) * pace,
             self.message_burst,
             0,
             int(idle_ttl * 1000),
@@ -307,7 +333,8 @@ class RedisRateLimiter:
 
     async def acquire(self, messages: int = 0) -> None:
         """Book a slot for a request of ``messages`` recipients, wait for it, then take a
-        concurrency slot of this process. One Redis call."""
+        concurrency slot of this process. At most one Redis call (requests that arrive
+        together share one)."""
         wait = None if self._local is not None else await self._booking(messages)
         if wait is None:  # Redis is unreachable: the local fallback's terms
             local = self._local
@@ -432,7 +459,7 @@ class RedisRateLimiter:
         args = [
             int(pause * 1000),
             sent_ms,
-            self.requests_per_second or 0,
+            self._book_args[0],  # the request rate as paced
             1 if self.adaptive else 0,
             int(self.idle_ttl * 1000),
         ]
