@@ -6,6 +6,8 @@ import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 
+from multidict import CIMultiDict, CIMultiDictProxy
+
 __all__ = ["MIN_SECRET_LENGTH", "Secrets", "mask_number", "mask_numbers"]
 
 MIN_SECRET_LENGTH = 6
@@ -65,7 +67,10 @@ class Secrets:
         pattern = self._pattern
         if pattern is None or not any(pattern.search(value) for value in headers.values()):
             return headers
-        return {name: pattern.sub(_SCRUBBED, value) for name, value in headers.items()}
+        # Still a case-insensitive multi-dict, as aiohttp's own (repeated headers kept).
+        return CIMultiDictProxy(
+            CIMultiDict((name, pattern.sub(_SCRUBBED, value)) for name, value in headers.items())
+        )
 
 
 def _any_case(hex_digits: str) -> str:

@@ -120,6 +120,7 @@ def build_send_request(
         raise SinchValidationError(
             "processing_strategy", "must be a non-empty string such as 'DISPATCH_ONLY'"
         )
+    check_text(processing_strategy, "processing_strategy")
     order: list[str] | None = None
     if channel_priority_order is not None:
         if isinstance(channel_priority_order, str):
@@ -130,6 +131,7 @@ def build_send_request(
                 raise SinchValidationError(
                     "channel_priority_order", "channel names must be non-empty strings"
                 )
+            check_text(channel, "channel_priority_order")
     if callback_url is not None:
         _config.check_url(callback_url, field="callback_url", allow_insecure_http=True)
     return SendBatchRequest(

@@ -74,10 +74,13 @@ def _text(value: object, field: str) -> str:
 
 
 def message_body(message: object) -> dict[str, Any]:
-    """The ``message`` (AppMessage) object of the request: ``{key: typed message}`` or a dict."""
+    """The ``message`` (AppMessage) object of the request: ``{key: typed message}`` or a dict;
+    its strings checked for control characters (tab, CR, LF, form feed are text)."""
     if isinstance(message, MESSAGE_TYPES):
+        _check_strings(msgspec.to_builtins(message), f"message.{type(message).key}")
         return {type(message).key: message}
     if isinstance(message, Mapping):
+        _check_strings(message, "message")
         raw = message
         if not raw or not all(isinstance(k, str) for k in raw):
             raise SinchValidationError(
@@ -90,6 +93,18 @@ def message_body(message: object) -> dict[str, Any]:
     raise SinchValidationError(
         "message", f"must be one of {names} or a dict, got {type(message).__name__}"
     )
+
+
+def _check_strings(value: object, path: str) -> None:
+    """Every string in a JSON-like ``value`` is text (see :func:`check_text`), named by path."""
+    if isinstance(value, str):
+        check_text(value, path, message=True)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_strings(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_strings(item, f"{path}[{index}]")
 
 
 def check_metadata(value: object, field: str, *, strings: bool = False) -> dict[str, Any]:

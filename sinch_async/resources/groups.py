@@ -11,7 +11,7 @@ from msgspec import UNSET, UnsetType
 from sinch_async._codec import encode
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency
-from sinch_async._validate import check_group_name, check_phone_numbers
+from sinch_async._validate import check_group_name, check_phone_numbers, check_text
 from sinch_async.errors import SinchValidationError
 from sinch_async.models._base import build_unknown
 from sinch_async.models.groups import (
@@ -65,6 +65,20 @@ def _group_id(value: str | None, field: str) -> str | UnsetType:
     return UNSET if value is None else require_id(value, field)
 
 
+def _auto_update(value: AutoUpdate | None) -> AutoUpdate | UnsetType:
+    """``auto_update`` with its strings checked for control characters and surrogates."""
+    if value is None:
+        return UNSET
+    if isinstance(value, AutoUpdate):
+        check_text(value.to, "auto_update.to")
+        for side in ("add", "remove"):
+            keywords = getattr(value, side)
+            if keywords is not None:
+                check_text(keywords.first_word, f"auto_update.{side}.first_word")
+                check_text(keywords.second_word, f"auto_update.{side}.second_word")
+    return value
+
+
 class Groups:
     """Groups (``/groups``)."""
 
@@ -102,7 +116,7 @@ class Groups:
             name=opt(name),
             members=_numbers(members, "members"),
             child_groups=_child_groups(child_groups),
-            auto_update=opt(auto_update),
+            auto_update=_auto_update(auto_update),
         )
         return await self._group_call("POST", "/groups", request, Idempotency.UNSAFE)
 
@@ -134,7 +148,7 @@ class Groups:
             name=opt(name),
             members=_numbers(members, "members"),
             child_groups=_child_groups(child_groups),
-            auto_update=opt(auto_update),
+            auto_update=_auto_update(auto_update),
         )
         return await self._group_call("PUT", path, request)
 
@@ -162,7 +176,7 @@ class Groups:
             remove=_numbers(remove, "remove"),
             add_from_group=_group_id(add_from_group, "add_from_group"),
             remove_from_group=_group_id(remove_from_group, "remove_from_group"),
-            auto_update=opt(auto_update),
+            auto_update=_auto_update(auto_update),
         )
         return await self._group_call("POST", path, request)
 
