@@ -397,6 +397,16 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
                 self.report.chunks[position] = chunk.slim()
             # An unknown chunk not found stays unknown: a slow send may still land.
 
+    # --- the seams a distributed campaign uses (sinch_async.redis.RedisCampaign) -----------
+
+    def read_chunks(self) -> AsyncGenerator[list[ItemT], None]:
+        """The accepted recipients in chunks, in order (the report counts what was read)."""
+        return self._chunks()
+
+    async def send_one(self, index: int, items: list[ItemT]) -> ChunkResult:
+        """Send chunk ``index`` (looked up first when resuming), like a run does."""
+        return await self._send(index, items)
+
     async def read_only(self) -> ReportT:
         """Read and check every recipient without sending anything."""
         async for _ in self._chunks():

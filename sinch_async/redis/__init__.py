@@ -6,13 +6,31 @@ Several workers and web processes of one service plan share, through one Redis:
   a drop-in ``rate_limiter=`` for both clients;
 * :class:`RedisNonceCache`: the webhook replay guard;
 * :class:`RedisSeenStore`: the :class:`~sinch_async.webhooks.Deduplicator`'s store, so that a
-  callback delivered to two pods is handled once.
+  callback delivered to two pods is handled once;
+* :class:`RedisCampaign`: one campaign's chunks on a Redis Stream, sent by many workers
+  exactly once, with one report.
 
 Built on the ``redis`` package's asyncio client (``redis.asyncio.Redis``). Run the Redis used
 for the webhook stores with ``maxmemory-policy noeviction``.
 """
 
+from sinch_async.redis._campaign import (
+    CampaignCancelledError,
+    CampaignError,
+    CampaignProgress,
+    RedisCampaign,
+    send_chunk,
+)
 from sinch_async.redis._limiter import RedisRateLimiter
 from sinch_async.redis._webhooks import RedisNonceCache, RedisSeenStore
 
-__all__ = ["RedisNonceCache", "RedisRateLimiter", "RedisSeenStore"]
+__all__ = [
+    "CampaignCancelledError",
+    "CampaignError",
+    "CampaignProgress",
+    "RedisCampaign",
+    "RedisNonceCache",
+    "RedisRateLimiter",
+    "RedisSeenStore",
+    "send_chunk",
+]

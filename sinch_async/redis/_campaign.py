@@ -1,0 +1,545 @@
+"""``RedisCampaign``: one campaign sent by many worker processes, exactly once, one report.
+
+A producer (:meth:`RedisCampaign.enqueue`) reads the recipients with the fan-out engine
+(validation, de-duplication, chunking), stores each chunk's recipients and appends its
+index to the campaign's Redis Stream; workers (:meth:`RedisCampaign.run_worker`) read the
+indexes through the stream's consumer group and send each chunk with
+:meth:`RedisCampaign.send_chunk`. The stream delivers at least once (a chunk left pending
+by a dead worker is claimed by another); the chunk's ``client_reference``
+(``"{campaign_id}#{index}"``), looked up before a chunk delivered before is sent again,
+makes the sends exactly once. Each outcome is recorded once (``HSETNX``) with the totals
+in the same script, before the stream entry is acknowledged.
+
+Keys, under ``{prefix}{campaign_id}:``: ``def`` (the message), ``state`` (counters),
+``chunks`` (the stream, group ``workers``), ``data`` (recipients of chunks not yet done),
+``attempts``, ``results`` and ``invalid``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+
+from sinch_async._validate import check_text
+from sinch_async.errors import SinchError, SinchValidationError
+from sinch_async.fanout._options import MAX_CHUNK, FanOutOptions, chunk_reference
+from sinch_async.fanout._report import ChunkResult, FanOutReport, InvalidRecipient
+from sinch_async.fanout._sms import SmsFanOut
+from sinch_async.models.batches import FanOutFields
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from sinch_async.client import AsyncSmsClient
+
+try:
+    from redis.exceptions import ResponseError
+except ImportError as exc:  # pragma: no cover - the extra is missing
+    raise ImportError(
+        "sinch_async.redis needs the 'redis' package: pip install 'sinch_async[redis]'"
+    ) from exc
+
+__all__ = [
+    "CampaignCancelledError",
+    "CampaignError",
+    "CampaignProgress",
+    "RedisCampaign",
+    "send_chunk",
+]
+
+DEFAULT_PREFIX = "sinch:campaign:"
+GROUP = "workers"
+MAX_INVALID_KEPT = 100_000
+"""Invalid rows kept with their value and reason (all are counted)."""
+
+# KEYS: state, chunks, data, invalid. ARGV: index, read, valid, duplicates, invalid total,
+# the ordinal of the first invalid row given, the chunk's recipients (JSON, "" at the end of
+# the input), then the invalid rows (JSON). Appends chunk ``index`` only if it is the next one;
+# stores the counters as of the end of that chunk and the invalid rows not stored yet.
+_APPEND = """
+local enqueued = tonumber(redis.call('HGET', KEYS[1], 'enqueued') or '0')
+local index = tonumber(ARGV[1])
+if ARGV[7] ~= '' then
+  if index ~= enqueued then return enqueued end
+  redis.call('HSET', KEYS[3], index, ARGV[7])
+  redis.call('XADD', KEYS[2], '*', 'i', index)
+  enqueued = index + 1
+else
+  redis.call('HSET', KEYS[1], 'enqueue_done', 1)
+end
+local have = tonumber(redis.call('HGET', KEYS[1], 'invalid') or '0')
+local first = tonumber(ARGV[6])
+for j = 8, #ARGV do
+  local ordinal = first + j - 8
+  if ordinal > have and ordinal <= MAX_INVALID_KEPT then
+    redis.call('RPUSH', KEYS[4], ARGV[j])
+  end
+end
+redis.call('HSET', KEYS[1], 'enqueued', enqueued, 'read', ARGV[2], 'valid', ARGV[3],
+  'duplicates', ARGV[4], 'invalid', math.max(have, tonumber(ARGV[5])))
+return enqueued
+""".replace("MAX_INVALID_KEPT", str(MAX_INVALID_KEPT))
+
+# KEYS: state, results, data. ARGV: index, the result (JSON), its status, recipients.
+# Records a chunk's outcome once, with the totals; 1 if recorded now, 0 if it already was.
+_RECORD = """
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
+local count = tonumber(ARGV[4])
+local status = ARGV[3]
+if status == 'created' or status == 'existing' then
+  redis.call('HINCRBY', KEYS[1], 'sent', count)
+else
+  redis.call('HINCRBY', KEYS[1], status, count)
+end
+redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
+if status ~= 'failed' and status ~= 'unknown' then redis.call('HDEL', KEYS[3], ARGV[1]) end
+return 1
+"""
+
+
+class CampaignError(SinchError):
+    """A campaign that does not exist, or exists with another definition."""
+
+
+class CampaignCancelledError(CampaignError):
+    """The campaign was cancelled: the chunk was not sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignProgress:
+    """A campaign's counters, aggregated over the producer and every worker."""
+
+    campaign_id: str
+    read: int
+    valid: int
+    invalid: int
+    duplicates: int
+    chunks: int
+    """Chunks enqueued so far."""
+    chunks_done: int
+    sent: int
+    failed: int
+    unknown: int
+    enqueue_done: bool
+    cancelled: bool
+
+    @property
+    def pending(self) -> int:
+        """Valid recipients whose chunk has no outcome yet (queued, or being sent)."""
+        return self.valid - self.sent - self.failed - self.unknown
+
+    @property
+    def done(self) -> bool:
+        """True when every chunk has its outcome (or the campaign was cancelled)."""
+        return self.cancelled or (self.enqueue_done and self.chunks_done >= self.chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class _Definition:
+    body: str
+    from_: str | None
+    fields: dict[str, Any]
+    default_parameters: dict[str, str]
+    chunk_size: int
+    dedupe: bool
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(
+            {
+                "body": self.body,
+                "from": self.from_,
+                "fields": msgspec.to_builtins(self.fields),
+                "default_parameters": self.default_parameters,
+                "chunk_size": self.chunk_size,
+                "dedupe": self.dedupe,
+            },
+            order="sorted",
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> _Definition:
+        data = msgspec.json.decode(raw)
+        return cls(
+            body=data["body"],
+            from_=data["from"],
+            fields=dict(msgspec.convert(data["fields"], FanOutFields)),
+            default_parameters=dict(data["default_parameters"]),
+            chunk_size=int(data["chunk_size"]),
+            dedupe=bool(data["dedupe"]),
+        )
+
+
+class RedisCampaign:
+    """One campaign in Redis, sent by any number of worker processes.
+
+    Make one with :meth:`create` (the message is stored once) or :meth:`open` (a worker,
+    a status check); see the module documentation for how the work is shared.
+    """
+
+    def __init__(
+        self, redis: Redis, campaign_id: str, definition: _Definition, prefix: str
+    ) -> None:
+        self.redis = redis
+        self.campaign_id = campaign_id
+        self.prefix = prefix
+        self._definition = definition
+        base = f"{prefix}{campaign_id}:"
+        self._def, self._state, self._chunks = base + "def", base + "state", base + "chunks"
+        self._data, self._attempts = base + "data", base + "attempts"
+        self._results, self._invalid = base + "results", base + "invalid"
+        self._append = redis.register_script(_APPEND)
+        self._record = redis.register_script(_RECORD)
+
+    def __repr__(self) -> str:
+        return f"RedisCampaign({self.campaign_id!r})"
+
+    @property
+    def body(self) -> str:
+        return self._definition.body
+
+    # --- making and opening ------------------------------------------------------------------
+
+    @classmethod
+    async def create(
+        cls,
+        redis: Redis,
+        campaign_id: str,
+        body: str,
+        *,
+        from_: str | None = None,
+        default_parameters: Mapping[str, str] | None = None,
+        chunk_size: int = MAX_CHUNK,
+        dedupe: bool = True,
+        prefix: str = DEFAULT_PREFIX,
+        **fields: Any,
+    ) -> RedisCampaign:
+        """Store the campaign's message (``body``, ``from_``, the batch fields of
+        ``fan_out`` and ``default_parameters``) once. Creating it again with the same
+        definition opens it; with another, raises :class:`CampaignError`."""
+        _check_id(campaign_id)
+        unknown = sorted(set(fields) - set(FanOutFields.__annotations__))
+        if unknown:
+            raise SinchValidationError(unknown[0], "is not a batch field of a campaign")
+        definition = _Definition(
+            body=body,
+            from_=from_,
+            fields={k: v for k, v in fields.items() if v is not None},
+            default_parameters=dict(default_parameters or {}),
+            chunk_size=chunk_size,
+            dedupe=dedupe,
+        )
+        campaign = cls(redis, campaign_id, definition, prefix)
+        campaign._engine([])  # checks the body, the fields and the chunk size before any I/O
+        encoded = definition.encode()
+        if not await redis.set(campaign._def, encoded, nx=True):
+            stored = await redis.get(campaign._def)
+            if stored != encoded:
+                raise CampaignError(
+                    f"campaign {campaign_id!r} exists with another definition; use another "
+                    "campaign_id or RedisCampaign.open()"
+                )
+        try:
+            await redis.xgroup_create(campaign._chunks, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        return campaign
+
+    @classmethod
+    async def open(
+        cls, redis: Redis, campaign_id: str, *, prefix: str = DEFAULT_PREFIX
+    ) -> RedisCampaign:
+        """The campaign stored under ``campaign_id`` (:class:`CampaignError` if none)."""
+        _check_id(campaign_id)
+        raw = await redis.get(f"{prefix}{campaign_id}:def")
+        if raw is None:
+            raise CampaignError(f"no campaign {campaign_id!r} in this Redis")
+        return cls(redis, campaign_id, _Definition.decode(raw), prefix)
+
+    def _engine(
+        self,
+        recipients: Iterable[Any] | AsyncIterable[Any],
+        client: AsyncSmsClient | None = None,
+        *,
+        resume: bool = False,
+    ) -> SmsFanOut:
+        """The fan-out engine for this campaign's message: reading, or sending a chunk."""
+        definition = self._definition
+        options = FanOutOptions(
+            campaign_id=self.campaign_id,
+            chunk_size=definition.chunk_size,
+            dedupe=definition.dedupe,
+            resume=resume,
+            default_parameters=definition.default_parameters,
+        )
+        fields = dict(definition.fields)
+        if definition.from_ is not None:
+            fields["from_"] = definition.from_
+        batches = cast(Any, None if client is None else client.batches)
+        return SmsFanOut(batches, recipients, definition.body, options, fields)
+
+    # --- the producer --------------------------------------------------------------------------
+
+    async def enqueue(self, recipients: Iterable[Any] | AsyncIterable[Any]) -> CampaignProgress:
+        """Read ``recipients`` (numbers or ``(number, {param: value})``, an iterable or an
+        async iterable), check and de-duplicate them, and append their chunks to the
+        stream; invalid rows go to the report. Memory stays bounded.
+
+        Run it again with the same input after a crash: chunks already appended are
+        skipped (the same input gives the same chunks), none is appended twice.
+        """
+        engine = self._engine(recipients)
+        report = engine.report
+        invalid_total = 0
+        index = 0
+        async for chunk in engine.read_chunks():
+            rows, invalid_total = self._drain_invalid(report, invalid_total)
+            data = msgspec.json.encode([[number, dict(values)] for number, values in chunk])
+            await self._append_call(index, report, invalid_total, rows, data)
+            index += 1
+        rows, invalid_total = self._drain_invalid(report, invalid_total)
+        await self._append_call(index, report, invalid_total, rows, b"")
+        return await self.progress()
+
+    @staticmethod
+    def _drain_invalid(report: FanOutReport, total: int) -> tuple[list[bytes], int]:
+        """The invalid rows read since the last call (taken out of the report: memory stays
+        bounded), as JSON, and the running total."""
+        rows = [msgspec.json.encode([str(row.value)[:200], row.reason]) for row in report.invalid]
+        report.invalid.clear()
+        return rows, total + len(rows)
+
+    async def _append_call(
+        self, index: int, report: FanOutReport, total: int, rows: list[bytes], data: bytes
+    ) -> None:
+        first = total - len(rows) + 1
+        keys = [self._state, self._chunks, self._data, self._invalid]
+        args: list[Any] = [index, report.read, report.valid, report.duplicates, total, first]
+        await self._append(keys=keys, args=[*args, data, *rows])
+
+    # --- sending -------------------------------------------------------------------------------
+
+    async def send_chunk(self, client: AsyncSmsClient, index: int) -> ChunkResult:
+        """Send chunk ``index`` once, whoever calls, however often: its recorded outcome if
+        it has one; otherwise the chunk is sent with ``client_reference =
+        "{campaign_id}#{index}"`` (looked up first if it was tried before, reconciled if the
+        send is ambiguous) and its outcome recorded. Raises
+        :class:`CampaignCancelledError` (nothing sent) when the campaign was cancelled."""
+        recorded = await self.redis.hget(self._results, str(index))
+        if recorded is not None:
+            return _result_from_json(self.campaign_id, index, recorded)
+        if await self.redis.hget(self._state, "cancelled"):
+            raise CampaignCancelledError(f"campaign {self.campaign_id!r} was cancelled")
+        raw = await self.redis.hget(self._data, str(index))
+        if raw is None:
+            raise CampaignError(f"campaign {self.campaign_id!r} has no chunk {index}")
+        items = [(number, values) for number, values in msgspec.json.decode(raw)]
+        tries = await self.redis.hincrby(self._attempts, str(index), 1)
+        engine = self._engine([], client, resume=tries > 1)
+        result = await engine.send_one(index, items)
+        await self._record(
+            keys=[self._state, self._results, self._data],
+            args=[index, _result_to_json(result), result.status, result.count],
+        )
+        recorded = await self.redis.hget(self._results, str(index))
+        assert recorded is not None
+        return _result_from_json(self.campaign_id, index, recorded)
+
+    async def run_worker(
+        self,
+        client: AsyncSmsClient,
+        *,
+        concurrency: int = 8,
+        consumer: str | None = None,
+        claim_idle: float = 600.0,
+        block: float = 1.0,
+    ) -> int:
+        """Send chunks until the campaign is done or cancelled; returns the chunks this
+        worker handled.
+
+        Chunks come through the stream's consumer group, ``concurrency`` at a time; a
+        chunk is acknowledged only after its outcome is recorded. A chunk another worker
+        left pending for ``claim_idle`` seconds (longer than the worst rate-limit wait
+        plus the retries of one send) is claimed and, since it was delivered before,
+        looked up before it is sent. Cancelling the task stops taking chunks and lets the
+        sends in flight finish.
+        """
+        if concurrency < 1:
+            raise SinchValidationError("concurrency", "must be at least 1", limit=">= 1")
+        name = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        tasks: set[asyncio.Task[None]] = set()
+        handled = 0
+        try:
+            while True:
+                progress = await self.progress()
+                if progress.done:
+                    break
+                free = concurrency - len(tasks)
+                if free > 0:
+                    for entry_id, index in await self._next(name, free, claim_idle, block):
+                        task = asyncio.ensure_future(self._handle(client, entry_id, index))
+                        tasks.add(task)
+                if tasks:
+                    done, _ = await asyncio.wait(
+                        tasks, timeout=0 if free > 0 else block, return_when="FIRST_COMPLETED"
+                    )
+                    for task in done:
+                        tasks.discard(task)
+                        task.result()
+                        handled += 1
+        finally:
+            if tasks:  # a stop lets the sends in flight finish (their outcome is recorded)
+                await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+        return handled
+
+    async def _next(
+        self, consumer: str, count: int, claim_idle: float, block: float
+    ) -> list[tuple[bytes, int]]:
+        """Up to ``count`` chunks: first those left pending too long by others, then new ones."""
+        redis: Any = self.redis  # (redis-py's stream replies are loosely typed)
+        claimed = await redis.xautoclaim(
+            self._chunks, GROUP, consumer, int(claim_idle * 1000), "0-0", count=count
+        )
+        entries = claimed[1]
+        if not entries:
+            streams = await redis.xreadgroup(
+                GROUP, consumer, {self._chunks: ">"}, count=count, block=int(block * 1000)
+            )
+            entries = streams[0][1] if streams else []
+        # (an entry deleted while pending comes back from XAUTOCLAIM without fields)
+        return [
+            (entry_id, int(fields.get(b"i") or fields["i"]))
+            for entry_id, fields in entries
+            if fields
+        ]
+
+    async def _handle(self, client: AsyncSmsClient, entry_id: bytes, index: int) -> None:
+        try:
+            await self.send_chunk(client, index)
+        except CampaignCancelledError:
+            return  # left in the stream: reported as not sent
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self._chunks, GROUP, entry_id)
+            pipe.xdel(self._chunks, entry_id)
+            await pipe.execute()
+
+    # --- control and reporting ------------------------------------------------------------------
+
+    async def cancel(self) -> None:
+        """Every worker stops taking chunks; chunks not sent are reported as not sent."""
+        await self.redis.hset(self._state, "cancelled", 1)
+
+    async def progress(self) -> CampaignProgress:
+        """The counters now (one Redis call: consistent at any moment)."""
+        state = _counters(await self.redis.hgetall(self._state))
+        return CampaignProgress(
+            campaign_id=self.campaign_id,
+            read=state.get("read", 0),
+            valid=state.get("valid", 0),
+            invalid=state.get("invalid", 0),
+            duplicates=state.get("duplicates", 0),
+            chunks=state.get("enqueued", 0),
+            chunks_done=state.get("chunks_done", 0),
+            sent=state.get("sent", 0),
+            failed=state.get("failed", 0),
+            unknown=state.get("unknown", 0),
+            enqueue_done=bool(state.get("enqueue_done", 0)),
+            cancelled=bool(state.get("cancelled", 0)),
+        )
+
+    async def report(self) -> FanOutReport:
+        """The campaign's :class:`FanOutReport`, aggregated over every worker: each chunk's
+        outcome, the invalid rows, and (once cancelled) the recipients not sent."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._state)
+            pipe.hgetall(self._results)
+            pipe.lrange(self._invalid, 0, MAX_INVALID_KEPT - 1)
+            pipe.hgetall(self._data)
+            state_raw, results, invalid, data = await pipe.execute()
+        state = _counters(state_raw)
+        report = FanOutReport(
+            campaign_id=self.campaign_id,
+            read=state.get("read", 0),
+            valid=state.get("valid", 0),
+            duplicates=state.get("duplicates", 0),
+        )
+        report.invalid = [InvalidRecipient(*msgspec.json.decode(row)) for row in invalid]
+        report.chunks = sorted(
+            (_result_from_json(self.campaign_id, int(i), raw) for i, raw in results.items()),
+            key=lambda chunk: chunk.index,
+        )
+        if state.get("cancelled"):
+            done = {int(i) for i in results}
+            for index, raw in sorted((int(i), raw) for i, raw in data.items()):
+                if index not in done:
+                    report.not_sent.extend(number for number, _ in msgspec.json.decode(raw))
+        return report
+
+    async def delete(self) -> None:
+        """Remove every key of the campaign."""
+        await self.redis.delete(
+            self._def, self._state, self._chunks, self._data, self._attempts,
+            self._results, self._invalid,
+        )  # fmt: skip
+
+
+async def send_chunk(
+    client: AsyncSmsClient,
+    redis: Redis,
+    campaign_id: str,
+    index: int,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+) -> ChunkResult:
+    """Send chunk ``index`` of a campaign exactly once, from any queue (taskiq, Celery,
+    arq): see :meth:`RedisCampaign.send_chunk`. Safe to call again, from anywhere."""
+    campaign = await RedisCampaign.open(redis, campaign_id, prefix=prefix)
+    return await campaign.send_chunk(client, index)
+
+
+def _counters(raw: Mapping[Any, Any]) -> dict[str, int]:
+    return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
+
+
+def _check_id(campaign_id: object) -> None:
+    if not isinstance(campaign_id, str) or not campaign_id.strip():
+        raise SinchValidationError("campaign_id", "must be a non-empty string")
+    check_text(campaign_id, "campaign_id")
+
+
+def _result_to_json(result: ChunkResult) -> bytes:
+    keep = not result.ok  # the recipients of failed and unknown chunks, to retry them
+    return msgspec.json.encode(
+        {
+            "status": result.status,
+            "batch_id": result.batch_id,
+            "count": result.count,
+            "error": None
+            if result.error is None
+            else f"{type(result.error).__name__}: {result.error}",
+            "recipients": result.recipients if keep else [],
+            "parameters": result.parameters if keep else None,
+        }
+    )
+
+
+def _result_from_json(campaign_id: str, index: int, raw: bytes | str) -> ChunkResult:
+    data = msgspec.json.decode(raw)
+    error = data.get("error")
+    return ChunkResult(
+        index,
+        chunk_reference(campaign_id, index),
+        list(data.get("recipients") or []),
+        data["status"],
+        data.get("batch_id"),
+        None if error is None else SinchError(error),
+        data.get("parameters"),
+        int(data["count"]),
+    )
