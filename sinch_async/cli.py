@@ -1,7 +1,10 @@
 """The ``sinch-async`` command line (``python -m sinch_async``).
 
 Commands: ``send``, ``campaign``, ``batches``, ``delivery-report``, ``groups``,
-``inbounds``, plus ``demo`` and ``serve`` (dispatched by :mod:`sinch_async.__main__`).
+``inbounds``, ``worker`` and ``campaign-status`` (a campaign across many processes on Redis:
+``campaign FILE --redis URL --campaign-id ID --enqueue-only`` is its producer; see
+:mod:`sinch_async._cli._distributed`), plus ``demo`` and ``serve`` (dispatched by
+:mod:`sinch_async.__main__`).
 Credentials come from ``SINCH_*`` environment variables (``AsyncSmsClient.from_env``);
 ``--simulate`` runs a command against an embedded :class:`~sinch_async.testing.SinchSimulator`.
 
@@ -41,7 +44,16 @@ from sinch_async.errors import SinchError, SinchValidationError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
-COMMANDS = ("send", "campaign", "batches", "delivery-report", "groups", "inbounds")
+COMMANDS = (
+    "send",
+    "campaign",
+    "batches",
+    "delivery-report",
+    "groups",
+    "inbounds",
+    "worker",
+    "campaign-status",
+)
 EXTERNAL = {
     "demo": "run a demo campaign against the embedded simulator (no credentials needed)",
     "serve": "run the local Sinch simulator (same as python -m sinch_async.testing serve)",
@@ -278,9 +290,93 @@ def build_parser() -> argparse.ArgumentParser:
         help="at most N messages (default 20, 0 = all)",
     )
 
+    _add_distributed(sub, camp)
+
     for name, text in EXTERNAL.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
+
+
+def _add_distributed(sub: Any, camp: argparse.ArgumentParser) -> None:
+    """``campaign --redis --enqueue-only``, ``worker`` and ``campaign-status``."""
+    distributed = camp.add_argument_group(
+        "across many processes (sinch_async[redis])",
+        "--redis URL --campaign-id ID --enqueue-only puts the campaign on Redis instead of "
+        "sending it: the message once, then FILE's chunks; `sinch-async worker` processes "
+        "send them. Re-running the same command continues where it stopped.",
+    )
+    distributed.add_argument(
+        "--redis", metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0"
+    )
+    distributed.add_argument(
+        "--enqueue-only",
+        action="store_true",
+        help="only enqueue the chunks (with --redis and --campaign-id); workers send them",
+    )
+    json_only = argparse.ArgumentParser(add_help=False)
+    json_only.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON"
+    )
+
+    def target(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--redis", metavar="URL", required=True, help="the campaign's Redis")
+        parser.add_argument(
+            "--campaign-id", metavar="ID", required=True, help="the producer's --campaign-id"
+        )
+
+    text = "send a Redis campaign's chunks until it is done (one of many worker processes)"
+    worker = sub.add_parser(
+        "worker",
+        help=text,
+        description=text,
+        parents=[json_only],
+        epilog="Credentials come from SINCH_* as for the other commands (SINCH_BASE_URL "
+        "points at `sinch-async serve`). SIGTERM or Ctrl-C: stop taking chunks, finish the "
+        "ones in flight (their outcomes are recorded), exit 0; a second one abandons them "
+        "(exit 130; another worker claims them after --claim-idle and looks each one up "
+        "before sending). Exit 0 when the campaign is done or cancelled, whatever its "
+        "outcome: see campaign-status.",
+    )
+    target(worker)
+    worker.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="chunks (batches) in flight in this process (default 8)",
+    )
+    worker.add_argument(
+        "--claim-idle",
+        type=_positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="take over a chunk another worker left unacknowledged this long (default 600); "
+        "must be longer than one chunk's send with its rate-limit waits and retries",
+    )
+    worker.add_argument(
+        "--wait",
+        type=_positive_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for the producer to create the campaign (default: fail at once)",
+    )
+    worker.add_argument("--consumer", metavar="NAME", help="consumer name (default HOST-PID)")
+
+    text = "a Redis campaign's counters over every worker, and its report once done"
+    status = sub.add_parser(
+        "campaign-status",
+        help=text,
+        description=text,
+        parents=[json_only],
+        epilog="Exit 0, or 1 when the campaign is done and not every valid recipient was "
+        "sent (failed, unknown, cancelled). --watch --json prints one JSON line a second.",
+    )
+    target(status)
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="refresh every second until the campaign is done (or Ctrl-C), then report",
+    )
 
 
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Any], Awaitable[int]]:
@@ -305,6 +401,17 @@ async def _run_command(args: argparse.Namespace) -> int:
 
 
 def _execute(args: argparse.Namespace) -> int:
+    if args.command in ("worker", "campaign-status") or (
+        args.command == "campaign" and (args.redis or args.enqueue_only)
+    ):
+        from sinch_async._cli import _distributed
+
+        command = {
+            "campaign": _distributed.cmd_enqueue,
+            "worker": _distributed.cmd_worker,
+            "campaign-status": _distributed.cmd_campaign_status,
+        }[args.command]
+        return asyncio.run(command(args))
     if args.command == "campaign":
         from sinch_async._cli._campaign import prepare_campaign, run_campaign
 
