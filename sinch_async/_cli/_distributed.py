@@ -334,7 +334,7 @@ def _counting_campaign_class() -> type[RedisCampaign]:
 
         async def send_chunk(self, client: AsyncSmsClient, index: int) -> ChunkResult:
             result = await super().send_chunk(client, index)
-            status = "sent" if result.ok else result.status
+            status = result.status
             self.handled[status] += 1
             self.recipients[status] += result.count
             return result
