@@ -422,7 +422,10 @@ def _print_worker(args: argparse.Namespace, run: _WorkerRun, campaign: RedisCamp
         "stopped": "stopped by a signal after its chunks in flight",
         "abandoned": "stopped by a second signal; chunks in flight abandoned",
     }[run.outcome]
-    parts = ", ".join(f"{handled[s]:,} {s} ({recipients[s]:,} recipients)" for s in sorted(handled))
+    labels = {"existing": "existing: found at Sinch, not sent again"}
+    parts = ", ".join(
+        f"{handled[s]:,} {labels.get(s, s)} ({recipients[s]:,} recipients)" for s in sorted(handled)
+    )
     out(
         f"worker {run.consumer}: {sum(handled.values()):,} chunk(s) handled"
         + (f": {parts}" if parts else "")
