@@ -369,7 +369,8 @@ def _add_distributed(sub: Any, camp: argparse.ArgumentParser) -> None:
         description=text,
         parents=[json_only],
         epilog="Exit 0, or 1 when the campaign is done and not every valid recipient was "
-        "sent (failed, unknown, cancelled). --watch --json prints one JSON line a second.",
+        "sent (failed, unknown, cancelled). --watch --json prints JSON lines: the counters when "
+        "they change, at most once a second, and a last line with the report.",
     )
     target(status)
     status.add_argument(

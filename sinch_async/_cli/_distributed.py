@@ -563,7 +563,10 @@ async def cmd_campaign_status(args: argparse.Namespace) -> int:
         if args.json:
             data = progress_json(progress)
             data["report"] = None if report is None else _report_json(report)
-            emit_json(data)
+            if args.watch:  # JSON lines: the last one has the report
+                sys.stdout.write(json.dumps(data) + "\n")
+            else:
+                emit_json(data)
         else:
             _print_status(progress, report)
     if report is not None and not report.complete:
@@ -573,7 +576,7 @@ async def cmd_campaign_status(args: argparse.Namespace) -> int:
 
 async def _watch(args: argparse.Namespace, campaign: RedisCampaign) -> CampaignProgress | None:
     """Print the counters every second until the campaign is done (its progress) or a signal
-    (None): one line each, on stderr (JSON lines on stdout with ``--json``)."""
+    (None): a line when they change, on stderr (JSON lines on stdout with ``--json``)."""
     stop = asyncio.Event()
     tty = not args.json and sys.stderr.isatty()
     shown: CampaignProgress | None = None
@@ -582,7 +585,9 @@ async def _watch(args: argparse.Namespace, campaign: RedisCampaign) -> CampaignP
             p = await campaign.progress()
             if p != shown:
                 shown = p
-                if args.json:
+                if args.json and p.done:
+                    pass  # the last line, with the report, is printed after the watch
+                elif args.json:
                     sys.stdout.write(json.dumps(progress_json(p)) + "\n")
                     sys.stdout.flush()
                 elif tty:
