@@ -182,6 +182,48 @@ async def test_producer_twice_then_two_workers_then_status_equals_the_journal(
     assert INVALID[0] not in text
 
 
+async def test_sigterm_stops_the_producer_and_a_rerun_continues(
+    redis_url: str, redis: Redis, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.csv"
+    big.write_text("number,name\n" + "".join(f"+4671{i:07d},N\n" for i in range(300_000)))
+    argv = [sys.executable, "-m", "sinch_async", *producer(big, redis_url, "big")]
+    argv[argv.index("500")] = "1000"
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=sinch_env()
+    )
+    try:
+        for _ in range(int(WORKER_TIMEOUT * 50)):
+            assert process.returncode is None, (await process.communicate())[1]
+            if await redis.exists("sinch:campaign:big:chunks") and (
+                await redis.xlen("sinch:campaign:big:chunks") >= 5
+            ):
+                break
+            await asyncio.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), WORKER_TIMEOUT)
+    finally:
+        if process.returncode is None:
+            os.kill(process.pid, signal.SIGKILL)
+            await process.wait()
+    assert process.returncode == 130, err.decode(errors="replace")
+    assert b"re-run the same command" in err
+    stopped = await (await RedisCampaign.open(redis, "big")).progress()
+    assert not stopped.enqueue_done
+    assert 5 <= stopped.chunks < 300
+    assert await redis.xlen("sinch:campaign:big:chunks") == stopped.chunks
+
+    rerun = await asyncio.create_subprocess_exec(
+        *argv, "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env=sinch_env(),
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(rerun.communicate(), WORKER_TIMEOUT)
+    assert rerun.returncode == 0, err.decode(errors="replace")
+    done = json.loads(out)
+    assert (done["chunks"], done["valid"], done["enqueue_done"]) == (300, 300_000, True)
+    assert await redis.xlen("sinch:campaign:big:chunks") == 300  # none appended twice
+
+
 async def test_sigterm_finishes_the_chunks_in_flight_and_exits_0(
     sim: SinchSimulator,
     redis_url: str,

@@ -159,15 +159,27 @@ def _signals(on_signal: Callable[[], None]) -> Iterator[None]:
 # --- the producer: campaign FILE --enqueue-only -------------------------------------------------
 
 
+class _Stopped(Exception):
+    """Raised by the rows when the producer is stopped (not the end of the input)."""
+
+
 class _Counted:
-    """The recipient rows, counted as the producer reads them (for its progress lines)."""
+    """The recipient rows, counted as the producer reads them (for its progress lines);
+    after :meth:`stop`, the next row raises :class:`_Stopped` (an error of the input, so
+    the campaign's input is not marked as complete)."""
 
     def __init__(self, rows: Iterable[Any]) -> None:
         self.rows = rows
         self.count = 0
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
 
     def __iter__(self) -> Iterator[Any]:
         for row in self.rows:
+            if self.stopped:
+                raise _Stopped
             self.count += 1
             yield row
 
@@ -242,15 +254,16 @@ async def cmd_enqueue(args: argparse.Namespace) -> int:
                 if not stopped:
                     err("stopping the producer: re-run the same command to continue")
                 stopped = True
-                work.cancel()
+                # Stops at the next row (the chunk being appended is appended whole or not
+                # at all). Not work.cancel(): a cancellation can be lost in the Redis calls
+                # (seen with redis-py 8.1), and the producer would run to the end.
+                rows.stop()
 
             watcher = asyncio.ensure_future(show.run(campaign, rows))
             try:
                 with _signals(on_signal):
                     progress = await work
-            except asyncio.CancelledError:
-                if not stopped:
-                    raise
+            except _Stopped:
                 progress = await campaign.progress()
             finally:
                 watcher.cancel()
