@@ -91,6 +91,8 @@ class SmsFanOut(FanOutEngine[_Item, FanOutReport]):
         body: str,
         options: FanOutOptions,
         fields: dict[str, Any],
+        *,
+        estimate: bool = True,
     ) -> None:
         if not isinstance(body, str) or not body:
             raise SinchValidationError("body", "must be a non-empty string")
@@ -106,7 +108,7 @@ class SmsFanOut(FanOutEngine[_Item, FanOutReport]):
         self.body = body
         self.defaults = dict(options.default_parameters or {})
         self.fields = fields
-        self._estimator = _Estimator(body)
+        self._estimator = _Estimator(body) if estimate else None
 
     # --- recipients ----------------------------------------------------------------------
 
@@ -127,7 +129,8 @@ class SmsFanOut(FanOutEngine[_Item, FanOutReport]):
         return "", int(item[0][1:])
 
     def admit(self, item: _Item) -> _Item:
-        self._estimator.add(item[1], self.defaults)
+        if self._estimator is not None:
+            self._estimator.add(item[1], self.defaults)
         return item
 
     def label(self, item: _Item) -> str:
@@ -171,7 +174,8 @@ class SmsFanOut(FanOutEngine[_Item, FanOutReport]):
     # --- the end -------------------------------------------------------------------------
 
     def finish(self) -> None:
-        self.report.estimate = self._estimator.result()
+        if self._estimator is not None:
+            self.report.estimate = self._estimator.result()
         super().finish()
 
     async def estimate_only(self) -> FanOutReport:

@@ -283,7 +283,8 @@ class RedisCampaign:
         if definition.from_ is not None:
             fields["from_"] = definition.from_
         batches = cast(Any, None if client is None else client.batches)
-        return SmsFanOut(batches, recipients, definition.body, options, fields)
+        # (no message estimate: a campaign's report does not carry one)
+        return SmsFanOut(batches, recipients, definition.body, options, fields, estimate=False)
 
     # --- the producer --------------------------------------------------------------------------
 
