@@ -809,11 +809,6 @@ class SlowAck(RedisCampaign):
         await asyncio.sleep(0.5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_worker stops counting when progress() says done: a chunk whose outcome is "
-    "recorded but whose task has not returned yet is sent, acknowledged, and not counted",
-)
 async def test_run_worker_counts_every_chunk_it_handled(
     sim: SinchSimulator, redis_client: Redis
 ) -> None:
@@ -827,11 +822,6 @@ async def test_run_worker_counts_every_chunk_it_handled(
     assert handled == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create() compares the stored definition (str with decode_responses=True) with "
-    "its encoding (bytes): creating it again with the same definition raises CampaignError",
-)
 async def test_create_twice_with_a_decoding_client(redis_url: str) -> None:
     import redis.asyncio
 

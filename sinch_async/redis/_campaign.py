@@ -18,6 +18,7 @@ Keys, under ``{prefix}{campaign_id}:``: ``def`` (the message), ``state`` (counte
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -45,6 +46,8 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError(
         "sinch_async.redis needs the 'redis' package: pip install 'sinch_async[redis]'"
     ) from exc
+
+logger = logging.getLogger("sinch_async.redis")
 
 __all__ = [
     "CampaignCancelledError",
@@ -240,6 +243,8 @@ class RedisCampaign:
         encoded = definition.encode()
         if not await redis.set(campaign._def, encoded, nx=True):
             stored = await redis.get(campaign._def)
+            if isinstance(stored, str):  # a client made with decode_responses=True
+                stored = stored.encode()
             if stored != encoded:
                 raise CampaignError(
                     f"campaign {campaign_id!r} exists with another definition; use another "
@@ -397,7 +402,13 @@ class RedisCampaign:
                         handled += 1
         finally:
             if tasks:  # a stop lets the sends in flight finish (their outcome is recorded)
-                await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+                results = await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+                handled += sum(not isinstance(result, BaseException) for result in results)
+                for result in results:
+                    if isinstance(result, Exception):
+                        logger.warning(
+                            "campaign %s: a chunk in flight failed: %s", self.campaign_id, result
+                        )
         return handled
 
     async def _next(
