@@ -186,7 +186,9 @@ async def test_sigterm_stops_the_producer_and_a_rerun_continues(
     redis_url: str, redis: Redis, tmp_path: Path
 ) -> None:
     big = tmp_path / "big.csv"
-    big.write_text("number,name\n" + "".join(f"+4671{i:07d},N\n" for i in range(300_000)))
+    # Big enough that the producer is still reading when the signal comes, on a loaded machine.
+    rows = 1_000_000
+    big.write_text("number,name\n" + "".join(f"+4671{i:07d},N\n" for i in range(rows)))
     argv = [sys.executable, "-m", "sinch_async", *producer(big, redis_url, "big")]
     argv[argv.index("500")] = "1000"
     process = await asyncio.create_subprocess_exec(
@@ -210,7 +212,7 @@ async def test_sigterm_stops_the_producer_and_a_rerun_continues(
     assert b"re-run the same command" in err
     stopped = await (await RedisCampaign.open(redis, "big")).progress()
     assert not stopped.enqueue_done
-    assert 5 <= stopped.chunks < 300
+    assert 5 <= stopped.chunks < rows // 1000
     assert await redis.xlen("sinch:campaign:big:chunks") == stopped.chunks
 
     rerun = await asyncio.create_subprocess_exec(
@@ -220,8 +222,8 @@ async def test_sigterm_stops_the_producer_and_a_rerun_continues(
     out, err = await asyncio.wait_for(rerun.communicate(), WORKER_TIMEOUT)
     assert rerun.returncode == 0, err.decode(errors="replace")
     done = json.loads(out)
-    assert (done["chunks"], done["valid"], done["enqueue_done"]) == (300, 300_000, True)
-    assert await redis.xlen("sinch:campaign:big:chunks") == 300  # none appended twice
+    assert (done["chunks"], done["valid"], done["enqueue_done"]) == (rows // 1000, rows, True)
+    assert await redis.xlen("sinch:campaign:big:chunks") == rows // 1000  # none appended twice
 
 
 async def test_sigterm_finishes_the_chunks_in_flight_and_exits_0(
