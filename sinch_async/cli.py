@@ -405,12 +405,13 @@ def _execute(args: argparse.Namespace) -> int:
     if args.command in ("worker", "campaign-status") or (
         args.command == "campaign" and (args.redis or args.enqueue_only)
     ):
-        from sinch_async._cli import _distributed
+        from sinch_async._cli._distributed_run import cmd_enqueue, cmd_worker
+        from sinch_async._cli._distributed_status import cmd_campaign_status
 
         command = {
-            "campaign": _distributed.cmd_enqueue,
-            "worker": _distributed.cmd_worker,
-            "campaign-status": _distributed.cmd_campaign_status,
+            "campaign": cmd_enqueue,
+            "worker": cmd_worker,
+            "campaign-status": cmd_campaign_status,
         }[args.command]
         return asyncio.run(command(args))
     if args.command == "campaign":
