@@ -879,3 +879,12 @@ async def test_a_failed_chunk_is_recorded_once_with_its_recipients(
     same = report.failed_recipients() == [number(i, 9) for i in range(10)]
     assert same, "the failed chunk's recipients are not in the report"
     check_report_equals_journal(sim, "fail", report, "Hi")
+
+
+async def test_enqueue_stops_once_the_campaign_is_cancelled(redis_client: Redis) -> None:
+    campaign = await RedisCampaign.create(redis_client, "stop", "Hi", prefix=PREFIX, chunk_size=10)
+    await campaign.enqueue([number(i, 7) for i in range(30)])
+    await campaign.cancel()
+    again = await campaign.enqueue([number(i, 7) for i in range(100)])  # a longer input
+    assert again.chunks == 3  # nothing appended after the cancel
+    assert await redis_client.xlen(f"{PREFIX}stop:chunks") == 3

@@ -23,17 +23,26 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from sinch_async._validate import check_text
-from sinch_async.errors import SinchError, SinchValidationError
-from sinch_async.fanout._options import MAX_CHUNK, FanOutOptions, chunk_reference
+from sinch_async.errors import SinchValidationError
+from sinch_async.fanout._options import MAX_CHUNK, FanOutOptions
 from sinch_async.fanout._report import ChunkResult, FanOutReport, InvalidRecipient
 from sinch_async.fanout._sms import SmsFanOut
 from sinch_async.models.batches import FanOutFields
+from sinch_async.redis._campaign_model import (
+    CampaignCancelledError,
+    CampaignError,
+    CampaignProgress,
+    Definition,
+    check_campaign_id,
+    counters,
+    result_from_json,
+    result_to_json,
+)
+from sinch_async.redis._lua import APPEND_CHUNK, MAX_INVALID_KEPT, RECORD_OUTCOME
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -59,124 +68,6 @@ __all__ = [
 
 DEFAULT_PREFIX = "sinch:campaign:"
 GROUP = "workers"
-MAX_INVALID_KEPT = 100_000
-"""Invalid rows kept with their value and reason (all are counted)."""
-
-# KEYS: state, chunks, data, invalid. ARGV: index, read, valid, duplicates, invalid total,
-# the ordinal of the first invalid row given, the chunk's recipients (JSON, "" at the end of
-# the input), then the invalid rows (JSON). Appends chunk ``index`` only if it is the next one;
-# stores the counters as of the end of that chunk and the invalid rows not stored yet.
-_APPEND = """
-local enqueued = tonumber(redis.call('HGET', KEYS[1], 'enqueued') or '0')
-local index = tonumber(ARGV[1])
-if ARGV[7] ~= '' then
-  if index ~= enqueued then return enqueued end
-  redis.call('HSET', KEYS[3], index, ARGV[7])
-  redis.call('XADD', KEYS[2], '*', 'i', index)
-  enqueued = index + 1
-else
-  redis.call('HSET', KEYS[1], 'enqueue_done', 1)
-end
-local have = tonumber(redis.call('HGET', KEYS[1], 'invalid') or '0')
-local first = tonumber(ARGV[6])
-for j = 8, #ARGV do
-  local ordinal = first + j - 8
-  if ordinal > have and ordinal <= MAX_INVALID_KEPT then
-    redis.call('RPUSH', KEYS[4], ARGV[j])
-  end
-end
-redis.call('HSET', KEYS[1], 'enqueued', enqueued, 'read', ARGV[2], 'valid', ARGV[3],
-  'duplicates', ARGV[4], 'invalid', math.max(have, tonumber(ARGV[5])))
-return enqueued
-""".replace("MAX_INVALID_KEPT", str(MAX_INVALID_KEPT))
-
-# KEYS: state, results, data. ARGV: index, the result (JSON), its status, recipients.
-# Records a chunk's outcome once, with the totals; 1 if recorded now, 0 if it already was.
-_RECORD = """
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
-local count = tonumber(ARGV[4])
-local status = ARGV[3]
-if status == 'created' or status == 'existing' then
-  redis.call('HINCRBY', KEYS[1], 'sent', count)
-else
-  redis.call('HINCRBY', KEYS[1], status, count)
-end
-redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
-if status ~= 'failed' and status ~= 'unknown' then redis.call('HDEL', KEYS[3], ARGV[1]) end
-return 1
-"""
-
-
-class CampaignError(SinchError):
-    """A campaign that does not exist, or exists with another definition."""
-
-
-class CampaignCancelledError(CampaignError):
-    """The campaign was cancelled: the chunk was not sent."""
-
-
-@dataclass(frozen=True, slots=True)
-class CampaignProgress:
-    """A campaign's counters, aggregated over the producer and every worker."""
-
-    campaign_id: str
-    read: int
-    valid: int
-    invalid: int
-    duplicates: int
-    chunks: int
-    """Chunks enqueued so far."""
-    chunks_done: int
-    sent: int
-    failed: int
-    unknown: int
-    enqueue_done: bool
-    cancelled: bool
-
-    @property
-    def pending(self) -> int:
-        """Valid recipients whose chunk has no outcome yet (queued, or being sent)."""
-        return self.valid - self.sent - self.failed - self.unknown
-
-    @property
-    def done(self) -> bool:
-        """True when every chunk has its outcome (or the campaign was cancelled)."""
-        return self.cancelled or (self.enqueue_done and self.chunks_done >= self.chunks)
-
-
-@dataclass(frozen=True, slots=True)
-class _Definition:
-    body: str
-    from_: str | None
-    fields: dict[str, Any]
-    default_parameters: dict[str, str]
-    chunk_size: int
-    dedupe: bool
-
-    def encode(self) -> bytes:
-        return msgspec.json.encode(
-            {
-                "body": self.body,
-                "from": self.from_,
-                "fields": msgspec.to_builtins(self.fields),
-                "default_parameters": self.default_parameters,
-                "chunk_size": self.chunk_size,
-                "dedupe": self.dedupe,
-            },
-            order="sorted",
-        )
-
-    @classmethod
-    def decode(cls, raw: bytes | str) -> _Definition:
-        data = msgspec.json.decode(raw)
-        return cls(
-            body=data["body"],
-            from_=data["from"],
-            fields=dict(msgspec.convert(data["fields"], FanOutFields)),
-            default_parameters=dict(data["default_parameters"]),
-            chunk_size=int(data["chunk_size"]),
-            dedupe=bool(data["dedupe"]),
-        )
 
 
 class RedisCampaign:
@@ -186,9 +77,7 @@ class RedisCampaign:
     a status check); see the module documentation for how the work is shared.
     """
 
-    def __init__(
-        self, redis: Redis, campaign_id: str, definition: _Definition, prefix: str
-    ) -> None:
+    def __init__(self, redis: Redis, campaign_id: str, definition: Definition, prefix: str) -> None:
         self.redis = redis
         self.campaign_id = campaign_id
         self.prefix = prefix
@@ -197,8 +86,8 @@ class RedisCampaign:
         self._def, self._state, self._chunks = base + "def", base + "state", base + "chunks"
         self._data, self._attempts = base + "data", base + "attempts"
         self._results, self._invalid = base + "results", base + "invalid"
-        self._append = redis.register_script(_APPEND)
-        self._record = redis.register_script(_RECORD)
+        self._append = redis.register_script(APPEND_CHUNK)
+        self._record = redis.register_script(RECORD_OUTCOME)
 
     def __repr__(self) -> str:
         return f"RedisCampaign({self.campaign_id!r})"
@@ -226,11 +115,11 @@ class RedisCampaign:
         """Store the campaign's message (``body``, ``from_``, the batch fields of
         ``fan_out`` and ``default_parameters``) once. Creating it again with the same
         definition opens it; with another, raises :class:`CampaignError`."""
-        _check_id(campaign_id)
+        check_campaign_id(campaign_id)
         unknown = sorted(set(fields) - set(FanOutFields.__annotations__))
         if unknown:
             raise SinchValidationError(unknown[0], "is not a batch field of a campaign")
-        definition = _Definition(
+        definition = Definition(
             body=body,
             from_=from_,
             fields={k: v for k, v in fields.items() if v is not None},
@@ -262,11 +151,11 @@ class RedisCampaign:
         cls, redis: Redis, campaign_id: str, *, prefix: str = DEFAULT_PREFIX
     ) -> RedisCampaign:
         """The campaign stored under ``campaign_id`` (:class:`CampaignError` if none)."""
-        _check_id(campaign_id)
+        check_campaign_id(campaign_id)
         raw = await redis.get(f"{prefix}{campaign_id}:def")
         if raw is None:
             raise CampaignError(f"no campaign {campaign_id!r} in this Redis")
-        return cls(redis, campaign_id, _Definition.decode(raw), prefix)
+        return cls(redis, campaign_id, Definition.decode(raw), prefix)
 
     def _engine(
         self,
@@ -299,17 +188,23 @@ class RedisCampaign:
         stream; invalid rows go to the report. Memory stays bounded.
 
         Run it again with the same input after a crash: chunks already appended are
-        skipped (the same input gives the same chunks), none is appended twice.
+        skipped (the same input gives the same chunks), none is appended twice. Once the
+        campaign is cancelled it stops reading.
         """
         engine = self._engine(recipients)
         report = engine.report
         invalid_total = 0
         index = 0
-        async for chunk in engine.read_chunks():
-            rows, invalid_total = self._drain_invalid(report, invalid_total)
-            data = msgspec.json.encode([[number, dict(values)] for number, values in chunk])
-            await self._append_call(index, report, invalid_total, rows, data)
-            index += 1
+        chunks = engine.read_chunks()
+        try:
+            async for chunk in chunks:
+                rows, invalid_total = self._drain_invalid(report, invalid_total)
+                data = msgspec.json.encode([[number, dict(values)] for number, values in chunk])
+                if await self._append_call(index, report, invalid_total, rows, data) < 0:
+                    return await self.progress()  # cancelled
+                index += 1
+        finally:
+            await chunks.aclose()
         rows, invalid_total = self._drain_invalid(report, invalid_total)
         await self._append_call(index, report, invalid_total, rows, b"")
         return await self.progress()
@@ -324,11 +219,13 @@ class RedisCampaign:
 
     async def _append_call(
         self, index: int, report: FanOutReport, total: int, rows: list[bytes], data: bytes
-    ) -> None:
+    ) -> int:
+        """Append chunk ``index`` (``data``; ``b""`` at the end of the input) with the counters;
+        the chunks enqueued, or -1 when the campaign was cancelled."""
         first = total - len(rows) + 1
         keys = [self._state, self._chunks, self._data, self._invalid]
         args: list[Any] = [index, report.read, report.valid, report.duplicates, total, first]
-        await self._append(keys=keys, args=[*args, data, *rows])
+        return int(await self._append(keys=keys, args=[*args, data, *rows]))
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -340,7 +237,7 @@ class RedisCampaign:
         :class:`CampaignCancelledError` (nothing sent) when the campaign was cancelled."""
         recorded = await self.redis.hget(self._results, str(index))
         if recorded is not None:
-            return _result_from_json(self.campaign_id, index, recorded)
+            return result_from_json(self.campaign_id, index, recorded)
         if await self.redis.hget(self._state, "cancelled"):
             raise CampaignCancelledError(f"campaign {self.campaign_id!r} was cancelled")
         raw = await self.redis.hget(self._data, str(index))
@@ -352,11 +249,11 @@ class RedisCampaign:
         result = await engine.send_one(index, items)
         await self._record(
             keys=[self._state, self._results, self._data],
-            args=[index, _result_to_json(result), result.status, result.count],
+            args=[index, result_to_json(result), result.status, result.count],
         )
         recorded = await self.redis.hget(self._results, str(index))
         assert recorded is not None
-        return _result_from_json(self.campaign_id, index, recorded)
+        return result_from_json(self.campaign_id, index, recorded)
 
     async def run_worker(
         self,
@@ -450,7 +347,7 @@ class RedisCampaign:
 
     async def progress(self) -> CampaignProgress:
         """The counters now (one Redis call: consistent at any moment)."""
-        state = _counters(await self.redis.hgetall(self._state))
+        state = counters(await self.redis.hgetall(self._state))
         return CampaignProgress(
             campaign_id=self.campaign_id,
             read=state.get("read", 0),
@@ -475,7 +372,7 @@ class RedisCampaign:
             pipe.lrange(self._invalid, 0, MAX_INVALID_KEPT - 1)
             pipe.hgetall(self._data)
             state_raw, results, invalid, data = await pipe.execute()
-        state = _counters(state_raw)
+        state = counters(state_raw)
         report = FanOutReport(
             campaign_id=self.campaign_id,
             read=state.get("read", 0),
@@ -484,7 +381,7 @@ class RedisCampaign:
         )
         report.invalid = [InvalidRecipient(*msgspec.json.decode(row)) for row in invalid]
         report.chunks = sorted(
-            (_result_from_json(self.campaign_id, int(i), raw) for i, raw in results.items()),
+            (result_from_json(self.campaign_id, int(i), raw) for i, raw in results.items()),
             key=lambda chunk: chunk.index,
         )
         if state.get("cancelled"):
@@ -514,44 +411,3 @@ async def send_chunk(
     arq): see :meth:`RedisCampaign.send_chunk`. Safe to call again, from anywhere."""
     campaign = await RedisCampaign.open(redis, campaign_id, prefix=prefix)
     return await campaign.send_chunk(client, index)
-
-
-def _counters(raw: Mapping[Any, Any]) -> dict[str, int]:
-    return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
-
-
-def _check_id(campaign_id: object) -> None:
-    if not isinstance(campaign_id, str) or not campaign_id.strip():
-        raise SinchValidationError("campaign_id", "must be a non-empty string")
-    check_text(campaign_id, "campaign_id")
-
-
-def _result_to_json(result: ChunkResult) -> bytes:
-    keep = not result.ok  # the recipients of failed and unknown chunks, to retry them
-    return msgspec.json.encode(
-        {
-            "status": result.status,
-            "batch_id": result.batch_id,
-            "count": result.count,
-            "error": None
-            if result.error is None
-            else f"{type(result.error).__name__}: {result.error}",
-            "recipients": result.recipients if keep else [],
-            "parameters": result.parameters if keep else None,
-        }
-    )
-
-
-def _result_from_json(campaign_id: str, index: int, raw: bytes | str) -> ChunkResult:
-    data = msgspec.json.decode(raw)
-    error = data.get("error")
-    return ChunkResult(
-        index,
-        chunk_reference(campaign_id, index),
-        list(data.get("recipients") or []),
-        data["status"],
-        data.get("batch_id"),
-        None if error is None else SinchError(error),
-        data.get("parameters"),
-        int(data["count"]),
-    )

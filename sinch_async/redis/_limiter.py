@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sinch_async._ratelimit import RateLimiter
+from sinch_async.redis._lua import BOOK, RATE_LIMITED
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -43,117 +44,6 @@ logger = logging.getLogger("sinch_async.redis")
 
 _UNAVAILABLE = (RedisError, OSError, asyncio.TimeoutError)
 """What a Redis call raises when the server cannot be reached or answer."""
-
-# KEYS[1]: the limiter's hash. ARGV: request rate (0: none), request burst, message rate
-# (0: none), message burst, successes reported since the last booking, idle expiry (ms),
-# then the weight of each request to book, in order. Times in ms on the server clock, stored
-# with microsecond precision. Returns {the server's now in ms, the throttled request rate in
-# milli-requests/s (0: none), then the wait of each request in µs}.
-_BOOK = """
-local key = KEYS[1]
-local req_rate = tonumber(ARGV[1])
-local req_burst = tonumber(ARGV[2])
-local msg_rate = tonumber(ARGV[3])
-local msg_burst = tonumber(ARGV[4])
-local successes = tonumber(ARGV[5])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local s = redis.call('HMGET', key,
-  'tat_r', 'tat_m', 'cool', 'thr', 'ceil', 'succ', 'win', 'cnt', 'prev')
-local tat_r = tonumber(s[1]) or 0
-local tat_m = tonumber(s[2]) or 0
-local cool = tonumber(s[3]) or 0
-local thr = tonumber(s[4])
-local ceil = tonumber(s[5]) or 0
-local succ = tonumber(s[6]) or 0
-if thr and successes > 0 then
-  succ = succ + successes
-  if succ >= math.max(5, math.floor(thr)) then
-    succ = 0
-    thr = thr * 1.25
-    if thr >= ceil then thr = nil end
-  end
-end
-local rate = req_rate
-local burst = req_burst
-if thr and (rate == 0 or thr < rate) then
-  rate = thr
-  burst = 1
-end
-local result = {0, 0}
-local last = now
-for i = 7, #ARGV do
-  local weight = tonumber(ARGV[i])
-  local start = math.max(now, cool)
-  if msg_rate > 0 and weight > 0 then
-    local cell = 1000 / msg_rate
-    tat_m = math.max(tat_m, start) + weight * cell
-    start = math.max(start, tat_m - msg_burst * cell)
-  end
-  if rate > 0 then
-    local cell = 1000 / rate
-    tat_r = math.max(tat_r, start) + cell
-    start = math.max(start, tat_r - burst * cell)
-  end
-  result[#result + 1] = math.floor((start - now) * 1000)
-  last = math.max(last, start)
-end
-local win = tonumber(s[7]) or now
-local cnt = tonumber(s[8]) or 0
-local prev = tonumber(s[9]) or 0
-if now - win >= 1000 then
-  if now - win < 2000 then prev = cnt else prev = 0 end
-  win = now
-  cnt = 0
-end
-cnt = cnt + #ARGV - 6
-local f = '%.3f'
-redis.call('HSET', key, 'tat_r', string.format(f, tat_r), 'tat_m', string.format(f, tat_m),
-  'succ', succ, 'win', string.format(f, win), 'cnt', cnt, 'prev', prev)
-if thr then
-  redis.call('HSET', key, 'thr', string.format('%.6f', thr))
-else
-  redis.call('HDEL', key, 'thr')
-end
-redis.call('PEXPIRE', key, math.max(tonumber(ARGV[6]), math.ceil(last - now) + 1000))
-result[1] = math.floor(now)
-result[2] = math.floor((thr or 0) * 1000)
-return result
-"""
-
-# KEYS[1]: the hash. ARGV: pause (ms), when the request was sent (server ms; -1: unknown),
-# request rate (0: none), adaptive (1/0), idle expiry (ms). Returns the cool-down left (ms).
-_RATE_LIMITED = """
-local key = KEYS[1]
-local pause = tonumber(ARGV[1])
-local sent_at = tonumber(ARGV[2])
-local req_rate = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local s = redis.call('HMGET', key, 'cool', 'thr', 'ceil', 'lastdec', 'prev')
-local cool = math.max(tonumber(s[1]) or 0, now + pause)
-redis.call('HSET', key, 'cool', string.format('%.3f', cool), 'succ', 0)
-if ARGV[4] == '1' then
-  if sent_at < 0 then sent_at = now end
-  if sent_at >= (tonumber(s[4]) or -1) then
-    local current = tonumber(s[2])
-    local ceil = tonumber(s[3]) or 0
-    if not current then
-      if req_rate > 0 then
-        current = req_rate
-        ceil = req_rate
-      else
-        current = math.max(tonumber(s[5]) or 0, 2)
-        ceil = current * 2
-      end
-    end
-    redis.call('HSET', key, 'thr', string.format('%.6f', math.max(current / 2, 0.5)),
-      'ceil', ceil, 'lastdec', string.format('%.3f', now))
-  end
-end
-redis.call('PEXPIRE', key, math.max(tonumber(ARGV[5]), math.ceil(cool - now) + 1000))
-return math.floor(cool - now)
-"""
 
 
 class RedisRateLimiter:
@@ -279,8 +169,8 @@ class RedisRateLimiter:
         self.retry_interval = retry_interval
         self.semaphore = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
         """The in-flight bound of this process (``None`` without ``max_concurrency``)."""
-        self._book = self.redis.register_script(_BOOK)
-        self._rate_limited = self.redis.register_script(_RATE_LIMITED)
+        self._book = self.redis.register_script(BOOK)
+        self._rate_limited = self.redis.register_script(RATE_LIMITED)
         self.headroom = headroom
         pace = 1.0 - headroom
         self._book_args: list[Any] = [
