@@ -14,6 +14,13 @@ Built on the ``redis`` package's asyncio client (``redis.asyncio.Redis``). Run t
 for the webhook stores with ``maxmemory-policy noeviction``.
 """
 
+try:  # one clear message when the extra is missing (the modules below import redis)
+    import redis as _redis  # noqa: F401
+except ImportError as exc:  # pragma: no cover - the extra is missing
+    raise ImportError(
+        "sinch_async.redis needs the 'redis' package: pip install 'sinch_async[redis]'"
+    ) from exc
+
 from sinch_async.redis._campaign import (
     CampaignCancelledError,
     CampaignError,

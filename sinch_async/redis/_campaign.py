@@ -49,12 +49,7 @@ if TYPE_CHECKING:
 
     from sinch_async.client import AsyncSmsClient
 
-try:
-    from redis.exceptions import ResponseError
-except ImportError as exc:  # pragma: no cover - the extra is missing
-    raise ImportError(
-        "sinch_async.redis needs the 'redis' package: pip install 'sinch_async[redis]'"
-    ) from exc
+from redis.exceptions import ResponseError
 
 logger = logging.getLogger("sinch_async.redis")
 

@@ -28,15 +28,10 @@ from sinch_async.redis._lua import BOOK, RATE_LIMITED
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-try:
-    import redis.asyncio as _redis_asyncio
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
-except ImportError as exc:  # pragma: no cover - the extra is missing
-    raise ImportError(
-        "sinch_async.redis needs the 'redis' package: pip install 'sinch_async[redis]'"
-    ) from exc
+import redis.asyncio as _redis_asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 __all__ = ["RedisRateLimiter"]
 

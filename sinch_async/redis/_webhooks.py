@@ -36,12 +36,7 @@ from sinch_async.webhooks._signature import DEFAULT_TOLERANCE
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-try:
-    from redis.exceptions import RedisError
-except ImportError as exc:  # pragma: no cover - the extra is missing
-    raise ImportError(
-        "sinch_async.redis needs the 'redis' package: pip install 'sinch_async[redis]'"
-    ) from exc
+from redis.exceptions import RedisError
 
 __all__ = ["DEFAULT_CLAIM_TTL", "RedisNonceCache", "RedisSeenStore"]
 
