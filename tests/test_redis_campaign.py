@@ -888,3 +888,29 @@ async def test_enqueue_stops_once_the_campaign_is_cancelled(redis_client: Redis)
     again = await campaign.enqueue([number(i, 7) for i in range(100)])  # a longer input
     assert again.chunks == 3  # nothing appended after the cancel
     assert await redis_client.xlen(f"{PREFIX}stop:chunks") == 3
+
+
+async def test_a_send_applied_after_its_settle_window_is_reported_duplicated(
+    sim: SinchSimulator, redis_client: Redis
+) -> None:
+    # The simulator applies the first chunk's send after 1.5 s; the client gives up after
+    # 0.3 s, looks it up for 0.2 s, finds nothing and sends it again. The worker paces its
+    # sends past the late landing, so the end-of-campaign check of ambiguous chunks sees
+    # both batches: the report lists the chunk as duplicated, as the journal shows it.
+    campaign = await RedisCampaign.create(redis_client, "dup", "Hi", prefix=PREFIX, chunk_size=100)
+    await campaign.enqueue([number(i, 3) for i in range(1000)])
+    sim.faults.add("POST /batches", status=None, latency=1.5, times=1)
+    policy = RetryPolicy(
+        backoff_base=0.01, backoff_max=0.05, reconcile_delay=0.05, settle_window=0.2
+    )
+    async with sim.client(timeout=0.3, retry=policy, messages_per_second=400) as client:
+        await campaign.run_worker(client, concurrency=1, block=0.1)
+    report = await campaign.report()
+    [duplicate] = report.duplicated
+    assert (duplicate.index, duplicate.client_reference) == (0, "dup#0")
+    assert len(duplicate.batch_ids) == 2
+    assert duplicate.count == 100
+    assert not report.complete
+    counts = Counter(sim.journal.recipients_sent())
+    assert sorted(Counter(counts.values()).items()) == [(1, 900), (2, 100)]
+    assert report.sent == 1000

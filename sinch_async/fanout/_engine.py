@@ -403,9 +403,11 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         """The accepted recipients in chunks, in order (the report counts what was read)."""
         return self._chunks()
 
-    async def send_one(self, index: int, items: list[ItemT]) -> ChunkResult:
-        """Send chunk ``index`` (looked up first when resuming), like a run does."""
-        return await self._send(index, items)
+    async def send_one(self, index: int, items: list[ItemT]) -> tuple[ChunkResult, bool]:
+        """Send chunk ``index`` (looked up first when resuming), like a run does; the result,
+        and whether its send was ambiguous at least once (to look it up again at the end)."""
+        result = await self._send(index, items)
+        return result, index in self._ambiguous
 
     async def read_only(self) -> ReportT:
         """Read and check every recipient without sending anything."""

@@ -27,9 +27,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
-from sinch_async.errors import SinchValidationError
-from sinch_async.fanout._options import MAX_CHUNK, FanOutOptions
-from sinch_async.fanout._report import ChunkResult, FanOutReport, InvalidRecipient
+from sinch_async.errors import SinchError, SinchValidationError
+from sinch_async.fanout._options import MAX_CHUNK, FanOutOptions, chunk_reference
+from sinch_async.fanout._report import (
+    ChunkResult,
+    DuplicatedChunk,
+    FanOutReport,
+    InvalidRecipient,
+)
 from sinch_async.fanout._sms import SmsFanOut
 from sinch_async.models.batches import FanOutFields
 from sinch_async.redis._campaign_model import (
@@ -42,7 +47,12 @@ from sinch_async.redis._campaign_model import (
     result_from_json,
     result_to_json,
 )
-from sinch_async.redis._lua import APPEND_CHUNK, MAX_INVALID_KEPT, RECORD_OUTCOME
+from sinch_async.redis._lua import (
+    APPEND_CHUNK,
+    MAX_INVALID_KEPT,
+    RECORD_OUTCOME,
+    SETTLE_OUTCOME,
+)
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -81,8 +91,10 @@ class RedisCampaign:
         self._def, self._state, self._chunks = base + "def", base + "state", base + "chunks"
         self._data, self._attempts = base + "data", base + "attempts"
         self._results, self._invalid = base + "results", base + "invalid"
+        self._checked, self._duplicated = base + "checked", base + "duplicated"
         self._append = redis.register_script(APPEND_CHUNK)
         self._record = redis.register_script(RECORD_OUTCOME)
+        self._settle = redis.register_script(SETTLE_OUTCOME)
 
     def __repr__(self) -> str:
         return f"RedisCampaign({self.campaign_id!r})"
@@ -241,10 +253,11 @@ class RedisCampaign:
         items = [(number, values) for number, values in msgspec.json.decode(raw)]
         tries = await self.redis.hincrby(self._attempts, str(index), 1)
         engine = self._engine([], client, resume=tries > 1)
-        result = await engine.send_one(index, items)
+        result, ambiguous = await engine.send_one(index, items)
+        outcome = result_to_json(result, ambiguous=ambiguous)
         await self._record(
             keys=[self._state, self._results, self._data],
-            args=[index, result_to_json(result), result.status, result.count],
+            args=[index, outcome, result.status, result.count],
         )
         recorded = await self.redis.hget(self._results, str(index))
         assert recorded is not None
@@ -274,10 +287,12 @@ class RedisCampaign:
         name = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         tasks: set[asyncio.Task[None]] = set()
         handled = 0
+        finished = False
         try:
             while True:
                 progress = await self.progress()
                 if progress.done:
+                    finished = not progress.cancelled
                     break
                 free = concurrency - len(tasks)
                 if free > 0:
@@ -301,7 +316,47 @@ class RedisCampaign:
                         logger.warning(
                             "campaign %s: a chunk in flight failed: %s", self.campaign_id, result
                         )
+        if finished:
+            await self.check_ambiguous(client)
         return handled
+
+    async def check_ambiguous(self, client: AsyncSmsClient) -> int:
+        """Look up once more every chunk whose send was ambiguous (each chunk once, whichever
+        worker gets there first; every worker calls this when the campaign is done): a chunk
+        Sinch has more than once is reported in ``duplicated``; a failed or unknown one that
+        Sinch has after all counts as sent. Returns the chunks looked up."""
+        results, checked = await self._read(self._results, self._checked)
+        engine = self._engine([], client)
+        looked_up = 0
+        for raw_index, raw in results.items():
+            index, data = int(raw_index), msgspec.json.decode(raw)
+            if not data.get("ambiguous") or str(index).encode() in checked or str(index) in checked:
+                continue
+            try:
+                found = await engine.find_batches(chunk_reference(self.campaign_id, index))
+            except SinchError:
+                continue  # the chunk keeps the outcome it had; a later worker tries again
+            looked_up += 1
+            count = int(data["count"])
+            if len(found) > 1:
+                duplicate = {"batch_ids": found, "count": count}
+                await self.redis.hset(self._duplicated, str(index), msgspec.json.encode(duplicate))
+            was = str(data["status"])
+            if was in ("failed", "unknown") and found:
+                data = {**data, "status": "created", "batch_id": found[0], "error": None}
+                data.update(recipients=[], parameters=None)
+            await self._settle(
+                keys=[self._state, self._results, self._checked, self._data],
+                args=[index, msgspec.json.encode(data), data["status"], count, was],
+            )
+        return looked_up
+
+    async def _read(self, *keys: str) -> list[dict[Any, Any]]:
+        """Several hashes, read at one moment."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for key in keys:
+                pipe.hgetall(key)
+            return list(await pipe.execute())
 
     async def _next(
         self, consumer: str, count: int, claim_idle: float, block: float
@@ -366,7 +421,8 @@ class RedisCampaign:
             pipe.hgetall(self._results)
             pipe.lrange(self._invalid, 0, MAX_INVALID_KEPT - 1)
             pipe.hgetall(self._data)
-            state_raw, results, invalid, data = await pipe.execute()
+            pipe.hgetall(self._duplicated)
+            state_raw, results, invalid, data, duplicated = await pipe.execute()
         state = counters(state_raw)
         report = FanOutReport(
             campaign_id=self.campaign_id,
@@ -379,6 +435,16 @@ class RedisCampaign:
             (result_from_json(self.campaign_id, int(i), raw) for i, raw in results.items()),
             key=lambda chunk: chunk.index,
         )
+        for raw_index, raw in sorted(duplicated.items(), key=lambda item: int(item[0])):
+            index, found = int(raw_index), msgspec.json.decode(raw)
+            report.duplicated.append(
+                DuplicatedChunk(
+                    index,
+                    chunk_reference(self.campaign_id, index),
+                    tuple(found["batch_ids"]),
+                    int(found["count"]),
+                )
+            )
         if state.get("cancelled"):
             done = {int(i) for i in results}
             for index, raw in sorted((int(i), raw) for i, raw in data.items()):
@@ -390,7 +456,7 @@ class RedisCampaign:
         """Remove every key of the campaign."""
         await self.redis.delete(
             self._def, self._state, self._chunks, self._data, self._attempts,
-            self._results, self._invalid,
+            self._results, self._invalid, self._checked, self._duplicated,
         )  # fmt: skip
 
 

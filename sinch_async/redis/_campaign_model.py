@@ -109,10 +109,13 @@ def check_campaign_id(campaign_id: object) -> None:
     check_text(campaign_id, "campaign_id")
 
 
-def result_to_json(result: ChunkResult) -> bytes:
+def result_to_json(result: ChunkResult, *, ambiguous: bool = False) -> bytes:
+    """A chunk's outcome as recorded; ``ambiguous``: its send was in doubt at least once (the
+    campaign looks it up again at the end)."""
     keep = not result.ok  # the recipients of failed and unknown chunks, to retry them
     return msgspec.json.encode(
         {
+            "ambiguous": ambiguous,
             "status": result.status,
             "batch_id": result.batch_id,
             "count": result.count,

@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
-__all__ = ["APPEND_CHUNK", "BOOK", "MAX_INVALID_KEPT", "RATE_LIMITED", "RECORD_OUTCOME"]
+__all__ = [
+    "APPEND_CHUNK",
+    "BOOK",
+    "MAX_INVALID_KEPT",
+    "RATE_LIMITED",
+    "RECORD_OUTCOME",
+    "SETTLE_OUTCOME",
+]
 
 MAX_INVALID_KEPT = 100_000
 """Invalid rows of a campaign kept with their value and reason (all are counted)."""
@@ -166,5 +173,19 @@ else
 end
 redis.call('HINCRBY', KEYS[1], 'chunks_done', 1)
 if status ~= 'failed' and status ~= 'unknown' then redis.call('HDEL', KEYS[3], ARGV[1]) end
+return 1
+"""
+
+# KEYS: state, results, checked, data. ARGV: index, the outcome now (JSON), its status, recipients,
+# the status it replaces. After the end-of-campaign lookup of an ambiguous chunk: a failed or
+# unknown chunk that Sinch has after all counts as sent (once); the chunk is marked checked.
+SETTLE_OUTCOME = """
+if redis.call('HSETNX', KEYS[3], ARGV[1], 1) == 0 then return 0 end
+if ARGV[3] == ARGV[5] then return 1 end
+local count = tonumber(ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('HINCRBY', KEYS[1], ARGV[5], -count)
+redis.call('HINCRBY', KEYS[1], 'sent', count)
 return 1
 """
