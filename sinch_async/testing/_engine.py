@@ -9,7 +9,8 @@ step by step in ``SimulatorBackend.advance``):
 * final: ``delivery_delay`` seconds after dispatch the outcome rule decides the final
   status (Delivered/0 by default);
 * expiry: at ``expire_at`` recipients still queued become Expired (code 406);
-* cancel: recipients still queued become Cancelled (code 407).
+* cancel: recipients still queued become Cancelled (code 407); a batch cancelled before its
+  ``send_at`` keeps an empty delivery report.
 """
 
 from __future__ import annotations
@@ -160,6 +161,15 @@ class Lifecycle:
         self._seq += 1
         heapq.heappush(self._heap, (t, self._seq, kind, obj, extra))
 
+    @property
+    def messages_per_second(self) -> float:
+        """The dispatch rate (0 means no throttling)."""
+        return 1.0 / self._interval if self._interval else 0.0
+
+    def set_messages_per_second(self, messages_per_second: float) -> None:
+        """Change the dispatch rate (messages already dispatched keep their times)."""
+        self._interval = 1.0 / messages_per_second if messages_per_second > 0 else 0.0
+
     # -- scheduling ----------------------------------------------------------
     def schedule(self, batch: Batch, now: float) -> None:
         """Register a new or changed batch: release now or at send_at, expire at expire_at."""
@@ -269,10 +279,11 @@ class Lifecycle:
         batch.canceled = True
         batch.version += 1  # drop the pending release/expiry events
         if not batch.released:
+            # Nothing was sent yet: like Sinch, the delivery report of a cancelled scheduled
+            # batch is empty (no Cancelled/407 entries, no recipient callbacks). The recipients
+            # stay (the journal counts them as accepted), never released: reports skip them.
             batch.released = True
             batch.pending = 0
-            for r in batch.recipients.values():
-                self._set(r, "Cancelled", 407, t)
         else:
             for r in batch.recipients.values():
                 if r.status == "Queued":

@@ -171,7 +171,11 @@ class Batch:
     ) -> dict[str, Any]:
         """The batch delivery report (``summary``, or ``full`` with recipient lists)."""
         buckets: dict[tuple[str, int], list[str]] = {}
+        total = 0
         for r in self.recipients.values():
+            if self.canceled and r.status == "Queued":  # cancelled before its send_at
+                continue
+            total += 1
             if statuses is not None and r.status.lower() not in statuses:
                 continue
             if codes is not None and r.code not in codes:
@@ -186,7 +190,7 @@ class Batch:
         d: dict[str, Any] = {
             "type": "delivery_report_mms" if self.type == "mt_media" else "delivery_report_sms",
             "batch_id": self.id,
-            "total_message_count": len(self.recipients),
+            "total_message_count": total,
             "statuses": out,
         }
         if self.opts.get("client_reference") is not None:

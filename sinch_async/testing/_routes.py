@@ -225,7 +225,7 @@ async def update_group(request: web.Request) -> web.Response:
 async def replace_group(request: web.Request) -> web.Response:
     plan = _plan(request)
     group = plan.get_group(request.match_info["group_id"])
-    spec = parse_group(_json(request), plan.group_exists)
+    spec = parse_group(_json(request), plan.group_exists, replace=True)
     return json_response(plan.replace_group(group.id, spec, _now(request)).to_json())
 
 

@@ -225,7 +225,7 @@ class Plan:
         batch = self._batch(batch_id)
         number = normalize_msisdn(msisdn)
         r = batch.recipients.get(number or "")
-        if r is None:
+        if r is None or (batch.canceled and r.status == "Queued"):  # cancelled before send_at
             raise not_found(f"Recipient '{msisdn}' is not in batch '{batch_id}'.")
         return r
 
@@ -249,8 +249,14 @@ class Plan:
                 parts = 1 if spec.opts.get("truncate_concat") else info.parts
                 encoding = "text" if info.encoding == "GSM-7" else "unicode"
                 shown: Any = rendered
-            else:
-                parts, encoding, shown = 1, ("binary" if spec.type == "mt_binary" else "mms"), body
+            elif isinstance(body, str):  # mt_binary: the Base64 body as sent
+                parts, encoding, shown = 1, "binary", body
+            else:  # mt_media: Sinch shows the message text as a string, not the body object
+                text = str(body.get("message", ""))
+                rendered = render_parameters(text, table, n) if table else text
+                if rendered is None:
+                    continue
+                parts, encoding, shown = 1, "mms", rendered
             total += parts
             if per_recipient and len(details) < limit:
                 details.append(
@@ -268,12 +274,13 @@ class Plan:
 
     def list_batches(self, q: ListQuery, now: float) -> dict[str, Any]:
         horizon = now - BATCH_LIST_WINDOW
+        start = q.start if q.start is not None else now - days(1)  # Sinch's default: now - 24 h
         ref = q.client_reference
         items: list[Batch] = []
         for b in reversed(self.batches.values()):
             if b.created_at < horizon:
                 break
-            if q.start is not None and b.created_at < q.start:
+            if b.created_at < start:
                 continue
             if q.end is not None and b.created_at >= q.end:
                 continue

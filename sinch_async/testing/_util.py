@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Any
 
 __all__ = [
     "ApiError",
@@ -14,7 +15,9 @@ __all__ = [
 ]
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_ID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+# Sinch IDs are 26 characters, ULID-like; its own examples (01FC66621VHDBN119Z8PMV1QPU) use
+# letters outside Crockford's alphabet, so any 26 digits/capitals have the shape of an ID.
+_ID_RE = re.compile(r"^[0-9A-Z]{26}$")
 _STRIP = str.maketrans("", "", " -()[]./\t")
 _MIN_DIGITS = 7
 _MAX_DIGITS = 15
@@ -59,6 +62,17 @@ class IdFactory:
 
     def token(self, nbytes: int = 24) -> str:
         return f"{self._rand.getrandbits(nbytes * 8):0{nbytes * 2}x}"
+
+    def get_state(self) -> list[Any]:
+        """The generator's state as JSON-ready lists (see :meth:`set_state`)."""
+        version, internal, gauss = self._rand.getstate()
+        return [version, list(internal), gauss, self._last]
+
+    def set_state(self, state: list[Any]) -> None:
+        """Continue from a :meth:`get_state` (ValueError/TypeError if it is not one)."""
+        version, internal, gauss, last = state
+        self._rand.setstate((version, tuple(int(x) for x in internal), gauss))
+        self._last = str(last)
 
 
 def looks_like_id(value: str) -> bool:

@@ -332,9 +332,11 @@ def _group_ref(data: dict[str, Any], key: str, group_exists: GroupExists) -> str
     return value
 
 
-def parse_group(raw: Any, group_exists: GroupExists) -> GroupSpec:
-    """Validate a create / replace group body."""
+def parse_group(raw: Any, group_exists: GroupExists, *, replace: bool = False) -> GroupSpec:
+    """Validate a create / replace group body (``members`` is required to replace)."""
     data = _require_object(raw)
+    if replace and data.get("members") is None:
+        raise _constraint("Field 'members' is required.")
     members: list[str] = []
     if data.get("members") is not None:
         members = parse_recipient_list(data["members"], "members", None, 0, MAX_GROUP_MEMBERS)
