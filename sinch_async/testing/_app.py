@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from sinch_async.testing._control import add_control_routes, is_control
 from sinch_async.testing._conversation import add_conversation_routes
 from sinch_async.testing._faults import fault_body
 from sinch_async.testing._http import (
@@ -88,6 +89,8 @@ async def _read_json(request: web.Request) -> Any:
 
 @web.middleware
 async def _middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if is_control(request.path):  # the control API: no journal, faults or rate limit
+        return await handler(request)
     backend = request.app[BACKEND_KEY]
     method = request.method
     path = request.path
@@ -184,4 +187,5 @@ def build_app(backend: SimulatorBackend) -> web.Application:
     add_oauth_routes(app.router)
     app.router.add_get("/health", _health)
     add_conversation_routes(app.router)
+    add_control_routes(app.router)
     return app

@@ -22,6 +22,7 @@ from sinch_async.testing._faults import FaultInjector
 from sinch_async.testing._journal import Journal
 from sinch_async.testing._models import Inbound
 from sinch_async.testing._oauth import TokenState, TokenStore
+from sinch_async.testing._persist import apply_state, dump_state
 from sinch_async.testing._state import Plan
 from sinch_async.testing._util import IdFactory, display_msisdn, normalize_msisdn
 
@@ -83,6 +84,7 @@ class SimulatorBackend:
             retry_base=callback_retry_base,
             timeout=callback_timeout,
         )
+        self._failure_rules: OutcomeRules = failure_rules
         self._ctx = Context(
             self.journal,
             self._callbacks,
@@ -127,6 +129,7 @@ class SimulatorBackend:
     def set_failure_rules(self, rules: OutcomeRules) -> None:
         """Replace the outcome rules (applies to messages dispatched from now on)."""
         self._ctx.outcome = make_outcome(rules)
+        self._failure_rules = rules
 
     # -- credentials --------------------------------------------------------------------
     def check_plan_token(self, plan_id: str, token: str) -> TokenState:
@@ -289,6 +292,63 @@ class SimulatorBackend:
         if self.inbound_callback_url:
             self._callbacks.enqueue(self.inbound_callback_url, data, kind="inbound")
         return dict(data)
+
+    # -- state that survives a restart (serve --state FILE) ---------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The state as a JSON-ready dict (what :mod:`._persist` says is kept)."""
+        self.process()
+        return dump_state(self._plans, self.journal, self.clock.now_ts(), self._ids.get_state())
+
+    def restore(self, state: Any) -> None:
+        """Load a :meth:`snapshot` into this backend, whose plans must hold no state yet.
+
+        Raises ``StateFileError`` (a ValueError) if ``state`` is not a snapshot, ValueError
+        if a plan is not empty or the snapshot names a plan this backend does not have.
+        """
+
+        def set_clock(saved: float) -> float:
+            self.clock.advance_to(saved)  # never backwards
+            return self.clock.now_ts()
+
+        apply_state(state, self._plans, self.journal, set_clock, self._ids.set_state)
+
+    # -- controls (the control API and SinchSimulator share these) -------------------------
+    @property
+    def failure_rules(self) -> OutcomeRules:
+        """The outcome rules given at start or by :meth:`set_failure_rules`."""
+        return self._failure_rules
+
+    def set_messages_per_second(
+        self, messages_per_second: float, service_plan_id: str | None = None
+    ) -> None:
+        """Change a service plan's dispatch rate (default plan; KeyError if unknown)."""
+        if not messages_per_second > 0:
+            raise ValueError("messages_per_second must be > 0")
+        self.plan(service_plan_id).lifecycle.set_messages_per_second(messages_per_second)
+
+    def reset(self) -> None:
+        """Forget all state: batches, groups, inbounds, reports, journal, callbacks, tokens,
+        Conversation batches and faults.
+
+        The configuration stays: service plans and credentials, dispatch rates, failure
+        rules, the rate limit and the clock.
+        """
+        for plan_id, plan in list(self._plans.items()):
+            self._plans[plan_id] = Plan(
+                plan_id,
+                plan.token,
+                self._ctx,
+                self._ids,
+                plan.lifecycle.messages_per_second,
+                project=plan.project,
+            )
+        self.journal.clear()
+        self.faults.clear()
+        self._callbacks.clear()
+        self._tokens = TokenStore(self.clock, self._ids, self._tokens.ttl)
+        self.conversation = ConversationState(
+            self.clock, self._ids, self.conversation.processing_delay
+        )
 
 
 def _media_body(

@@ -125,6 +125,11 @@ class CallbackDispatcher:
         self._wake.set()
         return record
 
+    def clear(self) -> None:
+        """Forget every callback, sent or queued (for a reset)."""
+        self.records.clear()
+        self._heap.clear()
+
     def _push(self, due: float, record: CallbackRecord) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, record))
