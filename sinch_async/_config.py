@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Final
+from urllib.parse import quote
 
 from yarl import URL
 
@@ -15,6 +16,7 @@ __all__ = [
     "REGIONS",
     "check_url",
     "default_base_url",
+    "sms_prefix",
 ]
 
 REGIONS: Final = ("us", "eu", "au", "br", "ca")
@@ -76,3 +78,24 @@ def check_url(value: str, *, field: str, allow_insecure_http: bool) -> str:
     if url.query_string or url.fragment:
         raise SinchValidationError(field, "must not contain a query string or fragment")
     return value.rstrip("/")
+
+
+def sms_prefix(base_url: str, account_id: str) -> str:
+    """The SMS API's URL prefix ``{host}/xms/v1/{account_id}`` for a (checked) base URL.
+
+    ``base_url`` may be the host alone, end in ``/xms/v1``, or already end in
+    ``/xms/v1/{account_id}`` (the form a simulator prints), so all three work as given.
+    A suffix naming another service plan or project is refused rather than doubled.
+    """
+    account = quote(account_id, safe="")
+    base = base_url.rstrip("/")
+    head, sep, tail = base.rpartition("/xms/v1")
+    if sep and tail in ("", f"/{account}", f"/{account_id}"):
+        base = head
+    elif sep and tail.count("/") == 1:
+        raise SinchValidationError(
+            "base_url",
+            f"ends in /xms/v1{tail}, but the client's ID is {account_id!r}; give the host "
+            "alone (or end it in /xms/v1/" + account + ")",
+        )
+    return f"{base}/xms/v1/{account}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 from sinch_async import _config
 from sinch_async._auth import StaticTokenAuth
@@ -53,7 +52,8 @@ class AsyncSmsClient(BaseClient):
         key_id: Access key ID, for OAuth2 project credentials.
         key_secret: Access key secret, for OAuth2 project credentials.
         region: ``us`` (default), ``eu``, ``au``, ``br`` or ``ca`` (OAuth2: ``us``/``eu``).
-        base_url: Override the API host (a local simulator, a test server, a proxy).
+        base_url: Override the API host (a local simulator, a test server, a proxy);
+            it may end in ``/xms/v1`` or ``/xms/v1/{service_plan_id}`` (``project_id``).
         auth_url: Override the OAuth2 token endpoint.
         auto_client_reference: Give every send without a ``client_reference`` a
             unique one, so that ambiguous failures can be reconciled (off).
@@ -142,8 +142,7 @@ class AsyncSmsClient(BaseClient):
             auto_reference=auto_client_reference,
         )
         session = settings.get("session")
-        prefix = options.base_url.removesuffix("/xms/v1")
-        prefix = f"{prefix}/xms/v1/{quote(account_id, safe='')}"
+        prefix = _config.sms_prefix(options.base_url, account_id)
         if oauth_given:
             auth = options.token_provider(key_id or "", key_secret or "")
             self._open(options, auth=auth, prefix=prefix, oauth=True, session=session)
