@@ -18,9 +18,11 @@ A campaign's chunks carry the client references ``{campaign_id}#{index}``. With
 ``--campaign-id`` each chunk is looked up before it is sent (a re-run never sends a chunk
 twice); ``--resume`` says the campaign exists, and without it an id whose chunk 0 exists is
 refused. A generated id (file name + UTC time + 4 random hex digits) is new, so no lookups.
-``--simulate`` with ``--resume`` is refused (exit 2): the embedded simulator starts empty
-and ends with the run, so there is nothing to resume; ``sinch-async serve`` and
-``SINCH_BASE_URL`` give a simulator that outlives the run.
+The embedded simulator starts empty and ends with the run, unless ``--simulate-state FILE``
+keeps its state in FILE (loaded at start if it exists, saved at the end, interrupted or
+not): ``--simulate --resume`` needs it (exit 2 without), and then resumes the campaign of an
+earlier ``--simulate`` run with the same FILE. ``sinch-async serve`` and ``SINCH_BASE_URL``
+give a simulator that outlives the run.
 
 Invalid rows are listed with their line numbers: in full (values as written) in the
 ``--invalid-out`` CSV file, masked in the JSON report (``invalid_rows``) and in the text
@@ -109,6 +111,14 @@ def _common(suppress: bool) -> argparse.ArgumentParser:
         help="run against an embedded Sinch simulator (no credentials, no real SMS)",
     )
     parser.add_argument(
+        "--simulate-state",
+        metavar="FILE",
+        default=argparse.SUPPRESS if suppress else None,
+        help="with --simulate: load the embedded simulator's batches, reports, groups, "
+        "inbounds and clock from FILE (if it exists) and save them there at the end, so a "
+        "later --simulate run (e.g. campaign --resume) continues from them",
+    )
+    parser.add_argument(
         "--json", action="store_true", default=default, help="print results as JSON"
     )
     return parser
@@ -170,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue the campaign --campaign-id (same file, same --chunk-size); without "
-        "it, an id whose first chunk was already sent is refused. Not with --simulate (its "
-        "simulator ends with each run): use `sinch-async serve` and SINCH_BASE_URL",
+        "it, an id whose first chunk was already sent is refused. Not with --simulate alone: "
+        "add --simulate-state FILE (the same FILE as the earlier --simulate run)",
     )
     camp.add_argument(
         "--concurrency",
@@ -397,7 +407,9 @@ async def _run_command(args: argparse.Namespace) -> int:
     from sinch_async._cli._runtime import open_runtime
 
     handler = _handler(args)
-    async with open_runtime(args.simulate, user_agent="sinch-async-cli") as rt:
+    async with open_runtime(
+        args.simulate, state=args.simulate_state, user_agent="sinch-async-cli"
+    ) as rt:
         return await handler(args, rt)
 
 
@@ -437,6 +449,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.simulate = bool(getattr(args, "simulate", False))
     args.json = bool(getattr(args, "json", False))
+    args.simulate_state = getattr(args, "simulate_state", None)
+    if args.simulate_state is not None and not args.simulate:
+        err("error: --simulate-state needs --simulate")
+        return 2
     try:
         return _execute(args)
     except CliError as exc:

@@ -39,13 +39,14 @@ SERVE = (
     "SINCH_API_TOKEN set to what it prints, instead of --simulate"
 )
 SIMULATE_RESUME = (
-    "--resume cannot work with --simulate: each --simulate run starts an empty simulator that "
-    "ends with the run, so an earlier run's batches are not there and every chunk would be "
-    "sent again. Resuming needs a simulator that outlives the run: use " + SERVE
+    "--resume cannot work with --simulate alone: each --simulate run starts an empty simulator "
+    "that ends with the run, so an earlier run's batches are not there and every chunk would "
+    "be sent again. Add --simulate-state FILE (to both runs: the simulator's state is kept in "
+    "FILE), or resume against a simulator that outlives the run: use " + SERVE
 )
 SIMULATE_NO_RESUME = (
-    "a --simulate run cannot be resumed (its simulator ends with it); to try resuming "
-    "against a simulator, use " + SERVE
+    "a --simulate run cannot be resumed without --simulate-state FILE (its simulator ends "
+    "with it); to keep its state add --simulate-state FILE, or use " + SERVE
 )
 
 
@@ -134,7 +135,7 @@ def prepare_campaign(args: argparse.Namespace) -> CampaignPlan:
     """Open the file, match the body's ``${parameters}`` to its columns, pick the campaign id;
     before sending, count the rows whose ``${parameter}`` cell is empty with no --default and
     open the --invalid-out file. Raises :class:`CliError` (exit 2) on bad input."""
-    if args.simulate and args.resume:
+    if args.simulate and args.resume and not getattr(args, "simulate_state", None):
         raise CliError(SIMULATE_RESUME)
     if args.resume and not args.campaign_id:
         raise CliError("--resume needs --campaign-id (the id printed by the first run)")
@@ -204,7 +205,8 @@ async def run_campaign(args: argparse.Namespace, plan: CampaignPlan) -> int:
     options: dict[str, Any] = {"user_agent": "sinch-async-cli"}
     if args.messages_per_second is not None:
         options["messages_per_second"] = args.messages_per_second
-    async with open_runtime(args.simulate, **options) as rt:
+    state = getattr(args, "simulate_state", None)
+    async with open_runtime(args.simulate, state=state, **options) as rt:
         return await _run(args, plan, rt)
 
 
@@ -222,18 +224,19 @@ async def _run(args: argparse.Namespace, plan: CampaignPlan, rt: Runtime) -> int
             how = "resuming: chunks already sent are skipped"
         elif plan.generated_id:
             how = "new campaign"
-        elif rt.simulator is not None:  # the embedded simulator starts empty: nothing to skip
+        elif rt.simulator is not None and rt.state_file is None:  # starts empty: no lookups
             how = "new campaign on an empty embedded simulator"
         else:  # an id chosen by the user may have been used before: look chunks up anyway
             how = "new campaign; chunks already sent under this id would be skipped"
         err(f"campaign id: {cid} ({how})")
-        if rt.simulator is not None:
+        if rt.simulator is not None and rt.state_file is None:
             err(
                 "  a --simulate run cannot be resumed (its simulator ends with it); to try "
                 f"--campaign-id {cid} --resume against a simulator, use {SERVE}"
             )
         elif plan.generated_id:
-            err(f"  to resume after an interruption: --campaign-id {cid} --resume")
+            again = f" --simulate --simulate-state {rt.state_file}" if rt.state_file else ""
+            err(f"  to resume after an interruption: --campaign-id {cid} --resume{again}")
     fields: dict[str, Any] = {}
     if args.delivery_report:
         fields["delivery_report"] = args.delivery_report
@@ -284,7 +287,7 @@ async def _run(args: argparse.Namespace, plan: CampaignPlan, rt: Runtime) -> int
                 f"{report.unknown:,} recipient(s) in {len(report.unknown_chunks)} chunk(s) are "
                 "unknown: their requests were abandoned and may or may not have been applied"
             )
-        if args.simulate:
+        if rt.simulator is not None and rt.state_file is None:
             err(f"interrupted: {SIMULATE_NO_RESUME}")
         else:
             err(
@@ -308,7 +311,7 @@ async def _run(args: argparse.Namespace, plan: CampaignPlan, rt: Runtime) -> int
     chunks = len(report.failed_chunks) + len(report.unknown_chunks)
     outcome = "not sent" if not report.unknown else "not sent or of unknown outcome"
     lost = f"{report.failed + report.unknown:,} recipient(s) in {chunks} chunk(s) {outcome}"
-    if args.simulate:
+    if rt.simulator is not None and rt.state_file is None:
         err(f"{lost}: {SIMULATE_NO_RESUME}")
     else:
         err(

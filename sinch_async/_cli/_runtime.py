@@ -39,6 +39,8 @@ SIMULATOR_MPS = 10_000.0
 class Runtime:
     sms: AsyncSmsClient
     simulator: SinchSimulator | None = None
+    state_file: str | None = None
+    """The embedded simulator's ``--simulate-state`` file (its state outlives the run)."""
 
 
 def client_from_env(environ: Mapping[str, str] | None = None, **options: Any) -> AsyncSmsClient:
@@ -53,17 +55,30 @@ def client_from_env(environ: Mapping[str, str] | None = None, **options: Any) ->
 
 
 @asynccontextmanager
-async def open_runtime(simulate: bool, **options: Any) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    simulate: bool, state: str | None = None, **options: Any
+) -> AsyncIterator[Runtime]:
     """A client for the command's duration; with ``simulate`` an embedded simulator too
-    (frozen clock: ``await runtime.simulator.advance(s)`` moves it)."""
+    (frozen clock: ``await runtime.simulator.advance(s)`` moves it), whose state is loaded
+    from the file ``state`` if it exists and saved there at the end (even on an error)."""
     if simulate:
         from sinch_async.testing import SinchSimulator
 
-        async with (
-            SinchSimulator(time_scale=0, messages_per_second=SIMULATOR_MPS) as sim,
-            sim.client(**options) as sms,
-        ):
-            yield Runtime(sms, sim)
+        sim = SinchSimulator(time_scale=0, messages_per_second=SIMULATOR_MPS)
+        if state is not None:
+            try:
+                sim.load_state(state)
+            except ValueError as exc:
+                raise CliError(f"--simulate-state: {exc}") from None
+        try:
+            async with sim, sim.client(**options) as sms:
+                yield Runtime(sms, sim, state)
+        finally:
+            if state is not None:
+                try:
+                    sim.save_state(state)
+                except ValueError as exc:
+                    raise CliError(f"--simulate-state: {exc}") from None
     else:
         sms = client_from_env(**options)
         async with sms:

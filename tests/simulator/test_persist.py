@@ -281,3 +281,49 @@ async def test_snapshot_round_trip_keeps_in_flight_work() -> None:
         b.journal.assert_each_recipient_once(NUMBERS[:60], dispatched=True)
         with pytest.raises(ValueError, match="not empty"):
             b.restore(snap)
+
+
+def test_cli_simulate_resume_with_a_state_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sinch_async.testing
+    from tests.conftest import cli
+
+    class FailingSimulator(SinchSimulator):
+        async def __aenter__(self) -> SinchSimulator:
+            sim = await super().__aenter__()
+            sim.faults.add("POST /batches", status=400, times=2)  # two chunks fail
+            return sim
+
+    numbers = NUMBERS[:50]
+    csv = tmp_path / "n.csv"
+    csv.write_text("number\n" + "".join(f"{n}\n" for n in numbers))
+    state = tmp_path / "sim.json"
+    argv = ["campaign", str(csv), "--body", "hi", "--simulate", "--campaign-id", "c1"]
+    argv += ["--chunk-size", "10", "--progress", "none", "--simulate-state", str(state)]
+
+    assert cli(*argv[:-2], "--resume") == 2  # --resume with --simulate needs a state file
+    assert "--simulate-state FILE" in capsys.readouterr().err
+    assert cli("batches", "list", "--simulate-state", str(state)) == 2
+    assert "--simulate-state needs --simulate" in capsys.readouterr().err
+
+    monkeypatch.setattr(sinch_async.testing, "SinchSimulator", FailingSimulator)
+    assert cli(*argv) == 1
+    err = capsys.readouterr().err
+    assert "20 recipient(s) in 2 chunk(s) not sent: re-run with --campaign-id c1 --resume" in err
+    monkeypatch.undo()
+
+    assert cli(*argv, "--resume") == 0
+    assert "resuming" in capsys.readouterr().err
+
+    async def check() -> None:
+        sim = SinchSimulator()
+        assert sim.load_state(state)
+        sim.journal.assert_each_recipient_once(numbers)
+        assert len(sim.journal.batches_created()) == 5
+
+    asyncio.run(check())
+
+    state.write_text("not json")
+    assert cli(*argv, "--resume") == 2
+    assert f"--simulate-state: state file {state} is not valid JSON" in capsys.readouterr().err
