@@ -241,16 +241,14 @@ async def test_four_processes_share_requests_per_second(
     # arrive after a loopback round trip and the simulator's own queueing in this process,
     # which on this 2-core machine bunches them by up to ~100 ms (windows of 205-213 measured
     # there while the starts never passed 200); that is reported, not asserted. The limiter's
-    # 1 % headroom (198/s) leaves room for ~10 ms of wake-up jitter at the workers. A worker
-    # process stalled for longer (a loaded machine: the full suite on 2 cores) starts its due
-    # requests together when it wakes: a window can then hold at most ceil(198 * (1 + s)) for a
-    # jitter spread of s seconds, and more only if more than the rate was booked (which the
-    # 2 % check above catches too).
+    # 1 % headroom (198/s) leaves room for ~10 ms of wake-up jitter at the workers. On a loaded
+    # 2-core machine (the full suite with other work running) a worker process can wake a few
+    # milliseconds late and start a request that was booked in the previous second together
+    # with this second's: measured up to 202 (1 %) there, against 199 on a quiet machine.
+    # Over-booking would show in the aggregate (the 2 % check above) and here beyond 1 %.
     starts = [t for t in granted if t >= run.start + 0.5]
-    paced = rate * 0.99
-    jitter = grid_spread(starts, paced, run.start + 1.0, run.end - 0.25)
-    bound = max(rate, math.ceil(paced * (1 + jitter) + 1e-9))
-    assert max_window(starts) <= bound, (max_window(starts), jitter, window)
+    jitter = grid_spread(starts, rate * 0.99, run.start + 1.0, run.end - 0.25)
+    assert max_window(starts) <= rate * 1.01, (max_window(starts), jitter, window)
 
 
 # --- 2. messages_per_second, 1- and 1000-recipient sends mixed ---------------------------------
