@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from sinch_async.testing._control_spec import parse_failure_rule_spec, parse_fault_spec
 from sinch_async.testing._simulator import SinchSimulator
 
 
@@ -28,10 +29,39 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--inbound-callback-url", default=None)
     serve.add_argument("--time-scale", type=float, default=1.0)
     serve.add_argument("--rate-limit-rps", type=float, default=None)
+    serve.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="ROUTE[:STATUS[:KEY=VALUE,...]]",
+        help="script a fault (repeatable), e.g. 'POST /batches:429:times=3,retry_after=1';"
+        " keys: times=N|forever, retry_after, latency, drop=before|after",
+    )
+    serve.add_argument(
+        "--failure-rule",
+        action="append",
+        default=[],
+        metavar="PREFIX=STATUS[:CODE]",
+        help="final status for recipients starting with PREFIX (repeatable), e.g. +4670=Failed",
+    )
+    serve.add_argument("--token-ttl", type=float, default=3600.0, help="OAuth token lifetime")
+    serve.add_argument("--seed", type=int, default=None, help="seed for generated IDs and tokens")
+    serve.add_argument(
+        "--state",
+        metavar="FILE",
+        default=None,
+        help="load batches, delivery reports, groups, inbounds and the clock from FILE at start "
+        "(if it exists) and save them there on shutdown (Ctrl-C/SIGTERM), so a campaign can be "
+        "resumed against a restarted simulator",
+    )
     return parser
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    if not args.token_ttl > 0:
+        raise ValueError("--token-ttl must be > 0")
+    faults = [parse_fault_spec(spec) for spec in args.fault]
+    rules = dict(parse_failure_rule_spec(spec) for spec in args.failure_rule)
     sim = SinchSimulator(
         host=args.host,
         port=args.port,
@@ -44,7 +74,14 @@ async def _serve(args: argparse.Namespace) -> None:
         time_scale=args.time_scale,
         rate_limit_rps=args.rate_limit_rps,
         journal_max_requests=10_000,
+        token_ttl=args.token_ttl,
+        seed=args.seed,
+        failure_rules=rules or None,
     )
+    for fault in faults:
+        sim.faults.add(**fault)
+    if args.state is not None and sim.load_state(args.state):
+        print(f"State loaded from {args.state}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -58,8 +95,12 @@ async def _serve(args: argparse.Namespace) -> None:
         print(f"  OAuth project:   {sim.project_id}", flush=True)
         print(f"  OAuth key:       {sim.key_id} / {sim.key_secret}", flush=True)
         print(f"  OAuth token URL: {sim.auth_url}", flush=True)
+        print(f"  control API:     {sim.control_url} (Bearer api token)", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         await stop.wait()
+    if args.state is not None:
+        sim.save_state(args.state)
+        print(f"State saved to {args.state}", flush=True)
     print("Simulator stopped.", flush=True)
 
 

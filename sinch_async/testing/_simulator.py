@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -25,6 +26,7 @@ from sinch_async.testing._conversation import ConversationState
 from sinch_async.testing._engine import OutcomeRules
 from sinch_async.testing._faults import FaultInjector
 from sinch_async.testing._journal import Journal
+from sinch_async.testing._persist import read_state_file, write_state_file
 from sinch_async.testing._state import Plan
 
 if TYPE_CHECKING:
@@ -361,3 +363,49 @@ class SinchSimulator:
             subject=subject,
             service_plan_id=service_plan_id,
         )
+
+    # -- state that survives a restart ------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The state (batches, delivery reports, groups, inbounds, journal batches and
+        dispatches, clock) as a JSON-ready dict, for :meth:`restore`."""
+        return self._backend.snapshot()
+
+    def restore(self, state: Any) -> None:
+        """Load a :meth:`snapshot` (of another run) into this simulator, which holds no state
+        yet. ValueError if it is not one, or names a service plan this one does not have."""
+        self._backend.restore(state)
+
+    def save_state(self, path: str | os.PathLike[str]) -> None:
+        """Write :meth:`snapshot` to ``path`` as JSON, atomically (temporary file + rename)."""
+        write_state_file(path, self.snapshot())
+
+    def load_state(self, path: str | os.PathLike[str]) -> bool:
+        """:meth:`restore` from a :meth:`save_state` file; False (nothing done) if ``path``
+        does not exist. ValueError (``StateFileError``) if it is not a state file."""
+        state = read_state_file(path)
+        if state is None:
+            return False
+        self.restore(state)
+        return True
+
+    # -- controls (also served under /_simulator/) -----------------------------------------
+    def reset(self) -> None:
+        """Forget all state (batches, groups, inbounds, reports, journal, callbacks, tokens,
+        Conversation batches, faults); keep plans, credentials, rates, rules and the clock."""
+        self._backend.reset()
+
+    def set_messages_per_second(
+        self, messages_per_second: float, service_plan_id: str | None = None
+    ) -> None:
+        """Change a service plan's dispatch rate (default: the default plan)."""
+        self._backend.set_messages_per_second(messages_per_second, service_plan_id)
+
+    @property
+    def failure_rules(self) -> OutcomeRules:
+        """The outcome rules in force (see :meth:`set_failure_rules`)."""
+        return self._backend.failure_rules
+
+    @property
+    def control_url(self) -> str:
+        """The base of the control API (``Authorization: Bearer <api_token>``)."""
+        return self.url + "/_simulator"
