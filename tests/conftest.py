@@ -18,10 +18,12 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -35,6 +37,7 @@ from sinch_async.testing import JournalEntry, SinchSimulator
 from tests._redis import redis_client, redis_server, redis_url  # noqa: F401 (fixtures)
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 FIXTURES = HERE.parents[1] / "shared" / "reference" / "sinch-sdk-java-sms-fixtures"
 LOCAL_FIXTURES = HERE / "fixtures" / "sinch-sdk-java-sms-fixtures"
 
@@ -378,3 +381,82 @@ def cli_sim(sinch_simulator: SinchSimulator, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SINCH_SERVICE_PLAN_ID", sinch_simulator.service_plan_id)
     monkeypatch.setenv("SINCH_API_TOKEN", sinch_simulator.api_token)
     return sinch_simulator
+
+
+# --- the served simulator (``python -m sinch_async.testing serve`` as a subprocess) ----------
+
+
+@dataclass
+class ServedSimulator:
+    """A ``serve`` subprocess: its process, base URL and the banner it printed at start."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+    banner: str
+
+    async def stop(self, timeout: float = 30) -> tuple[int, str, str]:
+        """SIGTERM (by PID), killed if it has not exited within ``timeout`` seconds; the exit
+        code, the rest of stdout (after the banner) and stderr."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            out, err = await asyncio.wait_for(self.proc.communicate(), timeout)
+        except asyncio.TimeoutError:  # pragma: no cover
+            self.proc.kill()
+            await self.proc.wait()
+            out, err = b"", b""
+        assert self.proc.returncode is not None
+        return self.proc.returncode, out.decode(), err.decode()
+
+    async def kill(self) -> None:
+        """Kill it if it still runs (the clean-up after a failed test)."""
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def serve_simulator(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 30
+) -> ServedSimulator:
+    """Start ``python -m sinch_async.testing serve ARGS`` (this repo first on PYTHONPATH, the
+    environment ``env`` or this process's) and read its banner up to ``Press Ctrl-C``.
+
+    Stop it with :meth:`ServedSimulator.stop` (and :meth:`~ServedSimulator.kill` in a
+    ``finally``). If it does not print its URL, it is stopped and an AssertionError shows the
+    banner and stderr.
+    """
+    base = dict(os.environ if env is None else env)
+    base["PYTHONPATH"] = str(ROOT) + os.pathsep + base.get("PYTHONPATH", "")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sinch_async.testing",
+        "serve",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=base,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for _ in range(30):
+            line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
+            lines.append(line)
+            if line.startswith("Press Ctrl-C") or not line:
+                break
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        raise
+    banner = "".join(lines)
+    found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner)
+    served = ServedSimulator(proc, found.group(1) if found else "", banner)
+    if found is None:
+        code, rest, err = await served.stop(timeout)
+        raise AssertionError(
+            f"serve {' '.join(args)} did not start (exit code {code}):\n{banner}{rest}{err}"
+        )
+    return served

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,6 +18,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.conftest import serve_simulator, sinch_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "lang-token"
@@ -32,13 +32,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.fixture
 async def served() -> AsyncIterator[str]:
     """The URL of a simulator served by a subprocess, stopped with SIGTERM (by its PID)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SINCH_")}
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sinch_async.testing",
-        "serve",
+    server = await serve_simulator(
         "--port",
         "0",
         "--time-scale",
@@ -47,31 +41,14 @@ async def served() -> AsyncIterator[str]:
         PLAN,
         "--api-token",
         TOKEN,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=env,
+        env=sinch_env(),
     )
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        url = None
-        while url is None:
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-            if not line:
-                err = b"" if proc.stderr is None else await proc.stderr.read()
-                pytest.fail(f"serve exited: {''.join(lines)}{err.decode()}")
-            lines.append(line)
-            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
-            url = found.group(1) if found else None
-        yield url
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.communicate(), 30)
-        assert proc.returncode == 0
+        yield server.url
+        code, _, err = await server.stop()
+        assert code == 0, err
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await server.kill()
 
 
 class Http:

@@ -6,22 +6,16 @@ Each test talks to a real simulator on 127.0.0.1 (the plugin's ``sim``, frozen c
 
 from __future__ import annotations
 
-import asyncio
-import os
-import re
-import signal
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from sinch_async.testing import SinchSimulator
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import serve_simulator
 
 
 class Http:
@@ -431,46 +425,6 @@ async def test_facade_offers_the_same_controls(sim: SinchSimulator, http: Http) 
 # -- serve flags (a subprocess on port 0) ---------------------------------------------------
 
 
-async def _start(*flags: str) -> tuple[asyncio.subprocess.Process, str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sinch_async.testing",
-        "serve",
-        "--port",
-        "0",
-        *flags,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=env,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    for _ in range(30):
-        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-        lines.append(line)
-        if line.startswith("Press Ctrl-C") or not line:
-            break
-    text = "".join(lines)
-    url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
-    if url is None:
-        await _stop(proc)
-        raise AssertionError(text)
-    return proc, url.group(1), text
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.communicate(), 15)
-        except asyncio.TimeoutError:  # pragma: no cover
-            proc.kill()
-            await proc.wait()
-
-
 async def _token(s: aiohttp.ClientSession, url: str) -> dict[str, Any]:
     async with s.post(
         url + "/oauth2/token",
@@ -505,7 +459,8 @@ async def test_serve_flags_configure_faults_rules_token_ttl_and_seed() -> None:
         "--fault",
         "GET /groups:none:latency=0.01,times=forever",
     )
-    proc, url, text = await _start(*flags)
+    served = await serve_simulator("--port", "0", *flags)
+    url, text = served.url, served.banner
     try:
         assert f"control API:     {url}/_simulator" in text
         async with aiohttp.ClientSession(base_url=url) as s:
@@ -536,21 +491,21 @@ async def test_serve_flags_configure_faults_rules_token_ttl_and_seed() -> None:
             assert (await http.call("GET", "/xms/v1/sim-project/batches", headers=oauth))[0] == 401
 
         # the same seed gives the same first token in another process
-        proc2, url2, _ = await _start("--seed", "42", "--time-scale", "0")
+        served2 = await serve_simulator("--port", "0", "--seed", "42", "--time-scale", "0")
         try:
             async with aiohttp.ClientSession() as s2:
-                assert (await _token(s2, url2))["access_token"] == token["access_token"]
+                assert (await _token(s2, served2.url))["access_token"] == token["access_token"]
         finally:
-            await _stop(proc2)
-        proc3, url3, _ = await _start("--seed", "43", "--time-scale", "0")
+            await served2.stop(15)
+        served3 = await serve_simulator("--port", "0", "--seed", "43", "--time-scale", "0")
         try:
             async with aiohttp.ClientSession() as s3:
-                assert (await _token(s3, url3))["access_token"] != token["access_token"]
+                assert (await _token(s3, served3.url))["access_token"] != token["access_token"]
         finally:
-            await _stop(proc3)
+            await served3.stop(15)
     finally:
-        await _stop(proc)
-    assert proc.returncode == 0
+        code, _, _ = await served.stop(15)
+    assert code == 0
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -22,6 +19,7 @@ import pytest
 from sinch_async import AsyncSmsClient
 from sinch_async.fanout import FanOutCancelled, FanOutProgress
 from sinch_async.testing import SinchSimulator
+from tests.conftest import ServedSimulator, serve_simulator
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -32,70 +30,19 @@ CHUNK = 500
 NUMBERS = [f"+4670{i:07d}" for i in range(N)]
 
 
-class Served:
-    """``python -m sinch_async.testing serve`` as a child process."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, url: str, banner: str) -> None:
-        self.proc = proc
-        self.url = url
-        self.banner = banner
-
-    def client(self) -> AsyncSmsClient:
-        return AsyncSmsClient(
-            service_plan_id="sim-plan", api_token="sim-token", base_url=self.url, retry=None
-        )
-
-    async def stop(self) -> tuple[int, str, str]:
-        """SIGTERM (by PID); exit code, stdout after the banner, stderr."""
-        self.proc.send_signal(signal.SIGTERM)
-        out, err = await asyncio.wait_for(self.proc.communicate(), 30)
-        assert self.proc.returncode is not None
-        return self.proc.returncode, out.decode(), err.decode()
-
-
-async def _start(*args: str) -> Served:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sinch_async.testing",
-        "serve",
-        "--time-scale",
-        "0",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-        env=env,
+def _client(url: str) -> AsyncSmsClient:
+    return AsyncSmsClient(
+        service_plan_id="sim-plan", api_token="sim-token", base_url=url, retry=None
     )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    try:
-        for _ in range(30):
-            line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-            lines.append(line)
-            if line.startswith("Press Ctrl-C") or not line:
-                break
-        banner = "".join(lines)
-        url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner)
-        assert url, banner
-    except BaseException:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-        raise
-    return Served(proc, url.group(1), banner)
 
 
 @contextlib.asynccontextmanager
-async def served(*args: str) -> AsyncIterator[Served]:
-    server = await _start(*args)
+async def served(*args: str) -> AsyncIterator[ServedSimulator]:
+    server = await serve_simulator("--time-scale", "0", *args)
     try:
         yield server
     finally:
-        if server.proc.returncode is None:
-            server.proc.kill()
-            await server.proc.wait()
+        await server.kill()
 
 
 async def _call(
@@ -120,7 +67,7 @@ async def _all_batches(s: aiohttp.ClientSession, url: str) -> list[dict[str, Any
         page += 1
 
 
-async def _interrupted_campaign(server: Served) -> int:
+async def _interrupted_campaign(server: ServedSimulator) -> int:
     """fan_out cancelled once 3 chunks are done; the chunks known to be sent."""
     enough = asyncio.Event()
 
@@ -128,7 +75,7 @@ async def _interrupted_campaign(server: Served) -> int:
         if p.batches >= 3:
             enough.set()
 
-    async with server.client() as sms:
+    async with _client(server.url) as sms:
         task = asyncio.ensure_future(
             sms.batches.fan_out(
                 NUMBERS,
@@ -207,7 +154,7 @@ async def test_state_survives_a_restart_and_a_campaign_resumes(tmp_path: Path) -
             i = await _call(s, "GET", f"{url}/xms/v1/sim-plan/inbounds/{inbound['id']}")
             assert i["body"] == "STOP"
 
-            async with second.client() as sms:
+            async with _client(second.url) as sms:
                 report = await sms.batches.fan_out(
                     NUMBERS, "Hello", campaign_id="persist", chunk_size=CHUNK, concurrency=2
                 )
