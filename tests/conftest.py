@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from sinch_async import AsyncSmsClient, FanOutCancelled, RetryPolicy
+from sinch_async import AsyncSmsClient, FanOutCancelled, RetryPolicy, SinchValidationError
 from sinch_async.testing import JournalEntry, SinchSimulator
 from tests._redis import redis_client, redis_server, redis_url  # noqa: F401 (fixtures)
 
@@ -460,3 +460,13 @@ async def serve_simulator(
             f"serve {' '.join(args)} did not start (exit code {code}):\n{banner}{rest}{err}"
         )
     return served
+
+
+async def refused_before_io(
+    server: RecordingServer, call: Awaitable[object]
+) -> SinchValidationError:
+    """Await ``call``: a SinchValidationError, with no request reaching ``server``. Returns it."""
+    with pytest.raises(SinchValidationError) as caught:
+        await call
+    assert server.requests == []
+    return caught.value

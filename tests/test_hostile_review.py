@@ -60,6 +60,7 @@ from tests.conftest import (
     fixture_json,
     group_json,
     plan_client,
+    refused_before_io,
     serve,
     text_batch,
 )
@@ -435,10 +436,8 @@ async def test_other_control_characters_in_message_text_are_still_refused(
     field: str,
     call: Callable[[AsyncSmsClient], Awaitable[Any]],
 ) -> None:
-    with pytest.raises(SinchValidationError) as caught:
-        await call(sms)
-    assert caught.value.field == field
-    assert server.requests == []
+    error = await refused_before_io(server, call(sms))
+    assert error.field == field
 
 
 # --- 4. secrets: user data left alone, secrets scrubbed wherever they reach an error ---------
@@ -553,20 +552,21 @@ BAD_CAMPAIGNS = ["spring\ud800", "x\x00", "a\r\nb"]
 async def test_an_sms_fan_out_with_a_bad_campaign_id_sends_nothing(
     server: RecordingServer, sms: AsyncSmsClient, campaign_id: str
 ) -> None:
-    with pytest.raises(SinchValidationError) as caught:
-        await sms.batches.fan_out([NUM], "hi", campaign_id=campaign_id)
-    assert caught.value.field == "campaign_id"
-    assert server.requests == []
+    error = await refused_before_io(
+        server, sms.batches.fan_out([NUM], "hi", campaign_id=campaign_id)
+    )
+    assert error.field == "campaign_id"
 
 
 @pytest.mark.parametrize("campaign_id", BAD_CAMPAIGNS, ids=ascii)
 async def test_a_conversation_fan_out_with_a_bad_campaign_id_sends_nothing(
     server: RecordingServer, conv: AsyncConversationBatchClient, campaign_id: str
 ) -> None:
-    with pytest.raises(SinchValidationError) as caught:
-        await conv.fan_out("app-1", TextMessage("hi"), ["contact-1"], campaign_id=campaign_id)
-    assert caught.value.field == "campaign_id"
-    assert server.requests == []  # not even a token request
+    # no request reaches the server, not even a token request
+    error = await refused_before_io(
+        server, conv.fan_out("app-1", TextMessage("hi"), ["contact-1"], campaign_id=campaign_id)
+    )
+    assert error.field == "campaign_id"
 
 
 # --- 6. names, IDs, URLs and metadata refused before any I/O, naming the field -------------
@@ -613,21 +613,19 @@ async def test_an_sms_call_with_a_bad_value_is_refused_before_any_io(
     server: RecordingServer, sms: AsyncSmsClient, case: str
 ) -> None:
     field, call = SMS_REFUSALS[case]
-    with pytest.raises(SinchValidationError) as caught:
-        await call(sms)
-    assert caught.value.field == field
-    assert str(caught.value).startswith(f"{field}: ")
-    assert server.requests == []
+    error = await refused_before_io(server, call(sms))
+    assert error.field == field
+    assert str(error).startswith(f"{field}: ")
 
 
 async def test_a_control_character_in_a_parameter_number_names_the_parameter(
     server: RecordingServer, sms: AsyncSmsClient
 ) -> None:
-    with pytest.raises(SinchValidationError) as caught:
-        await sms.batches.send([NUM], "hi ${n}", parameters={"n": {NUM + "\x00": "a"}})
-    assert caught.value.field.startswith("parameters")
-    assert "n" in caught.value.field.removeprefix("parameters")
-    assert server.requests == []
+    error = await refused_before_io(
+        server, sms.batches.send([NUM], "hi ${n}", parameters={"n": {NUM + "\x00": "a"}})
+    )
+    assert error.field.startswith("parameters")
+    assert "n" in error.field.removeprefix("parameters")
 
 
 @pytest.mark.parametrize("plan", ["..", ".", "a/b", "plan\x00"], ids=ascii)
@@ -700,10 +698,9 @@ async def test_a_conversation_call_with_a_bad_value_is_refused_before_any_io(
     server: RecordingServer, conv: AsyncConversationBatchClient, case: str
 ) -> None:
     names_field, call = CONVERSATION_REFUSALS[case]
-    with pytest.raises(SinchValidationError) as caught:
-        await call(conv)
-    assert names_field(caught.value.field), caught.value.field
-    assert server.requests == []  # not even a token request
+    # no request reaches the server, not even a token request
+    error = await refused_before_io(server, call(conv))
+    assert names_field(error.field), error.field
 
 
 # Strings that still reach the wire with a control character in them (JSON-escaped, so no
@@ -730,10 +727,8 @@ async def test_a_control_character_in_auto_update_is_refused_before_any_io(
 ) -> None:
     field, call = UNCHECKED_SMS[case]
     server.respond(201, group_json())
-    with pytest.raises(SinchValidationError) as caught:
-        await call(sms)
-    assert caught.value.field == field
-    assert server.requests == []
+    error = await refused_before_io(server, call(sms))
+    assert error.field == field
 
 
 UNCHECKED_CONVERSATION: dict[str, tuple[str, ConvCall]] = {
@@ -763,10 +758,8 @@ async def test_a_control_character_in_a_conversation_send_is_refused_before_any_
     field, call = UNCHECKED_CONVERSATION[case]
     give_token(server)
     server.respond(200, {"batch_id": "b1"})
-    with pytest.raises(SinchValidationError) as caught:
-        await call(conv)
-    assert caught.value.field.startswith(field)
-    assert server.requests == []
+    error = await refused_before_io(server, call(conv))
+    assert error.field.startswith(field)
 
 
 async def test_tab_newlines_and_form_feed_in_conversation_text_are_sent(
