@@ -564,7 +564,7 @@ def _bad_send_cases() -> list[tuple[Any, str, str | None]]:
             "1..1000 items",
         ),
         ({"recipient_and_params": "c1"}, "recipient_and_params", None),
-        ({"send_after": now() + timedelta(days=7, minutes=1)}, "send_after", "<= 7 days ahead"),
+        ({"send_after": now() + timedelta(days=8)}, "send_after", "<= 7 days ahead"),
         ({"send_after": "tomorrow"}, "send_after", None),
         ({"batch_metadata": {"_batch_id": "x"}}, "batch_metadata", "no '_batch_id' key"),
         ({"batch_metadata": {"n": 1}}, "batch_metadata", None),
