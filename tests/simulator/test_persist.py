@@ -17,9 +17,9 @@ import aiohttp
 import pytest
 
 from sinch_async import AsyncSmsClient
-from sinch_async.fanout import FanOutCancelled, FanOutProgress
+from sinch_async.fanout import FanOutProgress
 from sinch_async.testing import SinchSimulator
-from tests.conftest import ServedSimulator, serve_simulator
+from tests.conftest import ServedSimulator, fan_out_cancelled, serve_simulator
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -90,9 +90,7 @@ async def _interrupted_campaign(server: ServedSimulator) -> int:
         await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED, timeout=60)
         waiter.cancel()
         task.cancel()
-        with pytest.raises(FanOutCancelled) as info:
-            await task
-    report = info.value.report
+        report = (await fan_out_cancelled(task)).report  # (3.10 wraps it: see the helper)
     assert 3 <= len(report.batches) < N // CHUNK
     return len(report.batches)
 
