@@ -27,7 +27,8 @@ import msgspec
 
 from sinch_async._auth import Auth
 from sinch_async._codec import decoder_for, encode
-from sinch_async._core import Call, Hooks, Reconcile, RequestCore
+from sinch_async._core import Call, Hooks, Operation, Reconcile, RequestCore
+from sinch_async._instrument import resolve_telemetry
 from sinch_async._options import DEFAULT, ClientOptions, ClientSettings, DefaultType
 from sinch_async._ratelimit import Limiter
 from sinch_async._retry import Idempotency, RetryPolicy
@@ -104,6 +105,7 @@ class BaseClient:
         oauth: bool,
         session: aiohttp.ClientSession | None,
         session_headers: dict[str, str] | None = None,
+        account_placeholder: str = "{project_id}",
     ) -> None:
         """Make the transport and the core for ``options``, then bind this client to them.
 
@@ -127,6 +129,13 @@ class BaseClient:
             limiter=options.rate_limiter,
             user_agent=options.user_agent,
             session_auth=None if own_headers is None else own_headers.get("Authorization"),
+            telemetry=resolve_telemetry(
+                options.telemetry,
+                options.tracer_provider,
+                options.meter_provider,
+                options.propagate_trace_context,
+            ),
+            account_placeholder=account_placeholder,
         )
         self._bind(options)
 
@@ -233,6 +242,7 @@ class BaseClient:
         self,
         method: str,
         path: str,
+        operation: Operation,
         *,
         params: Sequence[tuple[str, str]] | None = None,
         body: bytes | None = None,
@@ -242,11 +252,17 @@ class BaseClient:
         reconcile: Reconcile | None = None,
         retry: RetryPolicy | DefaultType | None = DEFAULT,
         record: bool = True,
+        reference: str | None = None,
+        batch_id: str | None = None,
     ) -> Coroutine[Any, Any, RawResponse]:
-        """One API call: the coroutine of :meth:`Call.run` (limiter, attempts, transport)."""
+        """One API call: the coroutine of :meth:`Call.run` (limiter, attempts, transport).
+
+        ``operation`` names it for telemetry; ``reference`` (a send's reference) and
+        ``batch_id`` (the batch its path names) become attributes of its span."""
         core = self._core
         return Call(
             core,
+            operation,
             method,
             path,
             core.url(path),
@@ -260,17 +276,21 @@ class BaseClient:
             reconcile,
             record,
             time.monotonic(),
+            reference,
+            batch_id,
         ).run()
 
     def _send(
         self,
         method: str,
         path: str,
+        operation: Operation,
         request: object,
         *,
         messages: int,
         reference: str | None,
         find: FindSent,
+        batch_id: str | None = None,
     ) -> Coroutine[Any, Any, RawResponse]:
         """A send, never repeated blindly: with a ``reference`` (and retries on), an
         ambiguous failure is reconciled by ``find``, from shortly before the first attempt."""
@@ -283,11 +303,14 @@ class BaseClient:
         return self._request(
             method,
             path,
+            operation,
             body=encode(request),
             idempotency=Idempotency.UNSAFE,
             messages=messages,
             request_obj=request,
             reconcile=reconcile,
+            reference=reference,
+            batch_id=batch_id,
         )
 
     @staticmethod

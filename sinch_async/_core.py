@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from yarl import URL
@@ -58,7 +58,10 @@ from sinch_async.errors import (
     api_error,
 )
 
-__all__ = ["Call", "HookFn", "Hooks", "Reconcile", "RequestCore"]
+if TYPE_CHECKING:
+    from sinch_async._telemetry import CallTrace, Telemetry
+
+__all__ = ["Call", "HookFn", "Hooks", "Operation", "Reconcile", "RequestCore"]
 
 Reconcile = Callable[[], Awaitable[RawResponse | None]]
 """Looks up whether an ambiguous send was applied; returns the created item or None."""
@@ -68,6 +71,27 @@ HookFn = Callable[[Any], Any]
 _FIRST_POLL = 0.5
 """Seconds between the first lookups of a send that got no answer; doubling, at most:"""
 _MAX_POLL = 5.0
+
+
+class Operation:
+    """What an API call is, for telemetry: its name (``batches.send``, the call span is
+    ``sinch batches.send``), its API-relative URL template (``/batches/{batch_id}``),
+    whether it sends messages, and the response field holding the ID it creates."""
+
+    __slots__ = ("attributes", "id_field", "name", "sends", "template")
+
+    def __init__(
+        self, name: str, template: str, *, sends: bool = False, id_field: str | None = None
+    ) -> None:
+        self.name = name
+        self.template = template
+        self.sends = sends
+        self.id_field = id_field
+        self.attributes: Mapping[str, str] = {"sinch.operation": name}
+        """The metric attributes naming it (made once)."""
+
+    def __repr__(self) -> str:
+        return f"Operation({self.name!r}, {self.template!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +126,8 @@ class RequestCore:
         limiter: Limiter,
         user_agent: str,
         session_auth: str | None = None,
+        telemetry: Telemetry | None = None,
+        account_placeholder: str = "{project_id}",
     ) -> None:
         self.transport = transport
         self.auth = auth
@@ -114,6 +140,21 @@ class RequestCore:
         self.url: Callable[[str], URL] = functools.lru_cache(maxsize=1024)(self._build_url)
         """``url(path)``: the full URL of an API path (cached: most paths recur)."""
         self._headers: tuple[str, dict[str, str]] | None = None
+        self.telemetry = telemetry
+        """Traces and metrics (``None``: off, or the OpenTelemetry API is not installed)."""
+        base = URL(prefix)
+        self.host = base.host or ""
+        self.port = base.port or 0
+        head, _, _ = base.path.rstrip("/").rpartition("/")
+        self._template_prefix = f"{head}/{account_placeholder}"
+        self._templates: dict[Operation, str] = {}
+
+    def url_template(self, operation: Operation) -> str:
+        """The URL template of an operation (``/xms/v1/{service_plan_id}/batches``)."""
+        template = self._templates.get(operation)
+        if template is None:
+            template = self._templates[operation] = self._template_prefix + operation.template
+        return template
 
     def _build_url(self, path: str) -> URL:
         return URL(self.prefix + path, encoded=True)
@@ -161,6 +202,7 @@ class Call(msgspec.Struct):
     """
 
     core: RequestCore
+    operation: Operation
     method: str
     path: str
     """The API-relative path (``/batches``), as errors, hooks and logs show it."""
@@ -178,10 +220,16 @@ class Call(msgspec.Struct):
     """Report the outcome to :func:`call_info` (the client's own lookups do not)."""
     started: float
     """``time.monotonic()`` when the call began (the retry deadline counts from it)."""
+    reference: str | None = None
+    """The send's ``client_reference`` (or correlation ID), for telemetry."""
+    batch_id: str | None = None
+    """The batch the call is about, when its path names one (for telemetry)."""
     attempts: int = 0
     sent: int = 0
     """HTTP requests made (an expired OAuth token makes one attempt send twice)."""
     reconciled: bool = False
+    trace: CallTrace | None = None
+    """The call's spans and measurements while it runs (telemetry on)."""
 
     def __repr__(self) -> str:
         # Never the body or the request: they hold phone numbers and message texts.
@@ -189,8 +237,21 @@ class Call(msgspec.Struct):
 
     async def run(self) -> RawResponse:
         """The whole call: attempts until one succeeds, a send is found applied, or it fails."""
+        telemetry = self.core.telemetry
+        if telemetry is None:
+            return await self._attempts()
+        trace = self.trace = telemetry.call(self)
+        try:
+            response = await self._attempts()
+        except BaseException as exc:
+            trace.end(None, exc)
+            raise
+        trace.end(response, None)
+        return response
+
+    async def _attempts(self) -> RawResponse:
         core, hooks, method, path = self.core, self.hooks, self.method, self.path
-        limiter, transport = core.limiter, core.transport
+        limiter, transport, trace = core.limiter, core.transport, self.trace
         schedule: RetrySchedule | None = None  # tenacity's verdicts, from the first failure on
         # A send reports its state to an active call_info() block (see CallInfo.in_doubt).
         info = current_call_info() if self.idempotency is Idempotency.UNSAFE else None
@@ -199,7 +260,12 @@ class Call(msgspec.Struct):
             try:
                 if transport.closed:
                     raise ClientClosedError("the client is closed; create a new client")
-                await limiter.acquire(self.messages)
+                if trace is None:
+                    await limiter.acquire(self.messages)
+                else:
+                    waiting = time.monotonic()
+                    await limiter.acquire(self.messages)
+                    trace.waited(time.monotonic() - waiting)
                 try:
                     authorization = core.session_auth or await core.authorization()
                     headers = (
@@ -212,13 +278,10 @@ class Call(msgspec.Struct):
                             hooks.on_request, RequestEvent(method, path, self.attempts)
                         )
                     sent_at = time.monotonic()
-                    self.sent += 1
                     if info is not None:
                         info.sending += 1
                     try:
-                        response = await transport.send(
-                            method, self.url, self.params, self.body, headers
-                        )
+                        response = await self._exchange(headers)
                         if response.status == 401 and core.oauth:
                             response = await self._after_401(response, authorization)
                         response = core.scrub(response)
@@ -249,10 +312,15 @@ class Call(msgspec.Struct):
             if info is not None and is_ambiguous(failure):
                 info.ambiguous += 1
                 info.in_doubt = True  # until a lookup resolves it
+            if trace is not None and self.idempotency is Idempotency.UNSAFE:
+                trace.in_doubt = is_ambiguous(failure)
             if self._ambiguous(failure):
                 found = await self._reconcile(failure)
                 if info is not None:
                     info.in_doubt = False  # found applied, or not applied: resolved
+                if trace is not None:
+                    trace.in_doubt = False
+                    trace.reconciliation(found is not None, failure)
                 if found is not None:
                     if self.record and current_call_info() is not None:
                         self._record(found)
@@ -268,6 +336,21 @@ class Call(msgspec.Struct):
             await self._before_retry(delay, failure)
             await asyncio.sleep(delay)
 
+    async def _exchange(self, headers: Mapping[str, str] | None) -> RawResponse:
+        """One HTTP request of the call (traced when telemetry is on)."""
+        self.sent += 1
+        trace, send = self.trace, self.core.transport.send
+        if trace is None:
+            return await send(self.method, self.url, self.params, self.body, headers)
+        headers = trace.request_started(headers)
+        try:
+            response = await send(self.method, self.url, self.params, self.body, headers)
+        except Exception as exc:
+            trace.request_ended(None, exc)
+            raise
+        trace.request_ended(response.status)
+        return response
+
     async def _after_401(self, response: RawResponse, authorization: str) -> RawResponse:
         """Send once more with a fresh token if the 401 says the OAuth2 token expired."""
         core = self.core
@@ -276,9 +359,8 @@ class Call(msgspec.Struct):
         if not await core.auth.refresh_after_expiry(core.transport, authorization):
             return response
         authorization = await core.authorization()
-        self.sent += 1
         headers = None if authorization is core.session_auth else core.headers(authorization)
-        return await core.transport.send(self.method, self.url, self.params, self.body, headers)
+        return await self._exchange(headers)
 
     def _api_error(self, response: RawResponse, sent_at: float) -> SinchError:
         """The typed error for an error status; a 429 also feeds the limiter."""
@@ -292,6 +374,8 @@ class Call(msgspec.Struct):
         if isinstance(error, RateLimitError):
             cap = DEFAULT_RETRY_AFTER_CAP if self.policy is None else self.policy.retry_after_cap
             self.core.limiter.on_rate_limited(error.retry_after, cap=cap, sent_at=sent_at)
+            if self.trace is not None:
+                self.trace.rate_limited(error.retry_after)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s -> HTTP %d", self.method, mask_numbers(self.path), response.status)
         return error
@@ -418,6 +502,8 @@ class Call(msgspec.Struct):
         assert policy is not None
         cause = describe_failure(error)
         next_attempt = self.attempts + 1
+        if self.trace is not None:
+            self.trace.retrying(delay, error)
         logger.warning(
             "retry %d/%d in %.1f s after %s on %s %s",
             next_attempt,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import aiohttp
 
@@ -23,6 +23,10 @@ from sinch_async._transport import DEFAULT_MAX_RESPONSE_SIZE, make_timeout
 from sinch_async._validate import check_id, check_text
 from sinch_async._version import __version__
 from sinch_async.errors import SinchValidationError
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = [
     "DEFAULT",
@@ -67,6 +71,13 @@ class ClientSettings(TypedDict, total=False):
     * ``on_request`` / ``on_response`` / ``on_retry``: hooks called with a
       :class:`RequestEvent` / :class:`ResponseEvent` / :class:`RetryEvent` (sync or
       async; an exception in a hook is logged, not raised).
+    * ``telemetry``: OpenTelemetry traces and metrics, when ``opentelemetry-api`` is
+      installed (extra ``otel``) (on); ``False`` turns them off.
+    * ``tracer_provider`` / ``meter_provider``: OpenTelemetry providers to use instead
+      of the global ones.
+    * ``propagate_trace_context``: inject the current trace context (W3C
+      ``traceparent``, through the configured propagator) into each request (off: for a
+      simulator or a proxy of yours, not for Sinch's hosts).
     """
 
     session: aiohttp.ClientSession | None
@@ -83,6 +94,10 @@ class ClientSettings(TypedDict, total=False):
     on_request: HookFn | None
     on_response: HookFn | None
     on_retry: HookFn | None
+    telemetry: bool
+    tracer_provider: TracerProvider | None
+    meter_provider: MeterProvider | None
+    propagate_trace_context: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +125,12 @@ class ClientOptions:
     hooks: Hooks
     auto_reference: bool
     """Give every send a unique reference (``auto_client_reference`` / ``auto_correlation_id``)."""
+    telemetry: bool = True
+    """OpenTelemetry traces and metrics (when the API is installed)."""
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    propagate_trace_context: bool = False
+    """Inject the trace context (``traceparent``) into requests."""
 
     @classmethod
     def build(
@@ -160,6 +181,10 @@ class ClientOptions:
                 on_retry=settings.get("on_retry"),
             ),
             auto_reference=auto_reference,
+            telemetry=settings.get("telemetry", True),
+            tracer_provider=settings.get("tracer_provider"),
+            meter_provider=settings.get("meter_provider"),
+            propagate_trace_context=_flag(settings, "propagate_trace_context"),
         )
 
     def token_provider(self, key_id: str, key_secret: str) -> OAuth2TokenProvider:
@@ -167,6 +192,13 @@ class ClientOptions:
         assert self.auth_url is not None
         retry = None if self.retry is None else TOKEN_RETRY
         return OAuth2TokenProvider(key_id, key_secret, self.auth_url, retry=retry)
+
+
+def _flag(settings: ClientSettings, name: str) -> bool:
+    value = settings.get(name, False)  # type: ignore[misc,unused-ignore]
+    if not isinstance(value, bool):
+        raise SinchValidationError(name, f"must be True or False, got {value!r}")
+    return value
 
 
 def reject_unknown(owner: str, settings: Mapping[str, object]) -> None:

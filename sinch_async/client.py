@@ -158,6 +158,7 @@ class AsyncSmsClient(BaseClient):
                 oauth=False,
                 session=session,
                 session_headers=headers,
+                account_placeholder="{service_plan_id}",
             )
 
     def _bind(self, options: ClientOptions) -> None:

@@ -26,7 +26,7 @@ from sinch_async import (
     call_info,
 )
 from sinch_async._auth import StaticTokenAuth
-from sinch_async._core import Call, Hooks, Reconcile, RequestCore
+from sinch_async._core import Call, Hooks, Operation, Reconcile, RequestCore
 from sinch_async._retry import Idempotency
 from sinch_async._transport import RawResponse
 
@@ -112,6 +112,7 @@ def call(
     )
     return Call(
         core,
+        Operation("test.call", "/test"),
         method,
         path,
         core.url(path),

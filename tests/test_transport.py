@@ -10,7 +10,7 @@ import pytest
 from yarl import URL
 
 from sinch_async import AsyncSmsClient, SinchConnectionError, SinchTimeoutError
-from sinch_async._core import Call
+from sinch_async._core import Call, Operation
 from sinch_async._retry import Idempotency
 from sinch_async._transport import Transport, wire_error
 from tests.conftest import free_port, tcp_server
@@ -103,6 +103,7 @@ async def test_call_repr_shows_no_body_and_masks_numbers() -> None:
         path = "/batches/01ABC/delivery_report/+46700000001"
         call = Call(
             core,
+            Operation("test.call", "/test"),
             "GET",
             path,
             core.url(path),

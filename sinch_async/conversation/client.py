@@ -22,6 +22,7 @@ from sinch_async._base import (
     new_reference,
 )
 from sinch_async._codec import encode, json_decode
+from sinch_async._core import Operation
 from sinch_async._options import check_pool, reject_unknown
 from sinch_async._retry import RetryPolicy
 from sinch_async._transport import RawResponse
@@ -72,6 +73,12 @@ DEFAULT_REQUESTS_PER_SECOND: Final = 800.0
 
 def _present(value: object) -> bool:
     return isinstance(value, str) and value.strip() != ""
+
+
+_SEND = Operation("conversation.batches.send", "/messages", sends=True, id_field="batch_id")
+_CANCEL = Operation("conversation.batches.cancel", "/messages")
+_GET = Operation("conversation.batches.get", "/messages/{batch_id}")
+_LIST = Operation("conversation.batches.list_by_metadata", "/messages")
 
 
 class AsyncConversationBatchClient(BaseClient):
@@ -254,6 +261,7 @@ class AsyncConversationBatchClient(BaseClient):
         response = await self._send(
             "POST",
             path,
+            _SEND,
             request,
             messages=len(request.recipient_and_params),
             reference=correlation,
@@ -307,12 +315,12 @@ class AsyncConversationBatchClient(BaseClient):
             if not meta:
                 raise SinchValidationError("metadata", "must hold at least one key", limit=">= 1")
             request = CancelBatchRequest(batch_metadata=meta)
-        await self._request("DELETE", "/messages", body=encode(request))
+        await self._request("DELETE", "/messages", _CANCEL, body=encode(request))
 
     async def get(self, batch_id: str) -> BatchStatus:
         """The status of a batch (``GET .../messages/{batch_id}``)."""
         path = f"/messages/{quote(check_id(batch_id, 'batch_id'), safe='')}"
-        response = await self._request("GET", path)
+        response = await self._request("GET", path, _GET, batch_id=batch_id)
         result: BatchStatus = self._decode(response, BatchStatus, "GET", path)
         return result
 
@@ -335,6 +343,7 @@ class AsyncConversationBatchClient(BaseClient):
         response = await self._request(
             "GET",
             path,
+            _LIST,
             params=[("metadataKey", key), ("metadataValue", value)],
             retry=DEFAULT if lookup is None else lookup,
             record=lookup is None,

@@ -135,7 +135,7 @@ class ConversationFanOut(FanOutEngine[RecipientAndParams, ConversationFanOutRepo
         if isinstance(cast(object, recipients), Mapping):
             raise SinchValidationError("recipients", "must be a list or iterable of recipients")
         report = ConversationFanOutReport(campaign_id=options.campaign_id)
-        super().__init__(recipients, options, report)
+        super().__init__(recipients, options, report, telemetry=client._core.telemetry)
         defaults: dict[str, str] = {}
         for key, value in (options.default_parameters or {}).items():
             if not isinstance(key, str) or not key or not isinstance(value, str):

@@ -24,7 +24,7 @@ from collections.abc import (
     AsyncIterator,
     Iterable,
 )
-from typing import Any, ClassVar, Generic, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast
 
 from sinch_async._hooks import CallInfo, call_info
 from sinch_async._intset import IntSet
@@ -41,6 +41,9 @@ from sinch_async.fanout._report import (
     FanOutReport,
     InvalidRecipient,
 )
+
+if TYPE_CHECKING:
+    from sinch_async._telemetry import FanOutTrace, Telemetry
 
 __all__ = ["DedupeKey", "FanOutEngine"]
 
@@ -100,7 +103,12 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
     """The type of the chunk results (see :meth:`kept`)."""
 
     def __init__(
-        self, source: Iterable[Any] | AsyncIterable[Any], options: FanOutOptions, report: ReportT
+        self,
+        source: Iterable[Any] | AsyncIterable[Any],
+        options: FanOutOptions,
+        report: ReportT,
+        *,
+        telemetry: Telemetry | None = None,
     ) -> None:
         if isinstance(cast(object, source), (str, bytes)) or not isinstance(
             source, (Iterable, AsyncIterable)
@@ -135,6 +143,9 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         """Chunks whose send was ambiguous at least once: checked for duplicates at the end."""
         self._pending: dict[asyncio.Task[ChunkResult], tuple[int, list[ItemT]]] = {}
         """The chunks being sent: their task, index and recipients."""
+        self.telemetry = telemetry
+        self._trace: FanOutTrace | None = None
+        """The run's span and the chunks' (telemetry on; see :meth:`_schedule`)."""
 
     # --- what each API supplies ----------------------------------------------------------
 
@@ -208,6 +219,18 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         return f"fanout-{self.run_id}-{index}"
 
     async def _send(self, index: int, items: list[ItemT]) -> ChunkResult:
+        """Send one chunk (in its span when telemetry is on)."""
+        trace = self._trace
+        if trace is None and self.telemetry is not None:  # a chunk sent on its own
+            trace = self._trace = self.telemetry.fan_out(None, {})
+        if trace is None:
+            return await self._send_chunk(index, items)
+        with trace.chunk(index, self.reference(index), len(items)) as span:
+            result = await self._send_chunk(index, items)
+            span.status, span.batch_id = result.status, result.batch_id
+            return result
+
+    async def _send_chunk(self, index: int, items: list[ItemT]) -> ChunkResult:
         reference = self.reference(index)
         with call_info() as info:  # the send's state, for stopping and for the final check
             self._calls[index] = info
@@ -279,6 +302,16 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         pending = self._pending
         index = 0
         exhausted = False
+        if self.telemetry is not None:
+            attributes: dict[str, Any] = {
+                "sinch.fanout.chunk_size": self.chunk_size,
+                "sinch.fanout.concurrency": self.concurrency,
+                "sinch.fanout.resume": self.resume,
+            }
+            if self.campaign_id is not None:
+                attributes["sinch.campaign_id"] = self.campaign_id
+            self._trace = self.telemetry.fan_out("sinch fan_out", attributes)
+        error: BaseException | None = None
         try:
             while True:
                 while not exhausted and len(pending) < self.concurrency:
@@ -298,7 +331,8 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
                     self._record(result)
                     yield result
             await self._check_ambiguous()
-        except BaseException:
+        except BaseException as exc:
+            error = exc
             await self._stop(pending)
             self.report.not_sent.extend(self._take_unsent())
             raise
@@ -306,6 +340,27 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
             await chunks.aclose()
             self.report.chunks.sort(key=lambda c: c.index)
             self.finish()
+            if self._trace is not None:
+                self._end_trace(self._trace, error)
+
+    def _end_trace(self, trace: FanOutTrace, error: BaseException | None) -> None:
+        """End the run's span with the report's totals."""
+        report = self.report
+        trace.done("not_sent", len(report.not_sent))
+        trace.end(
+            {
+                "sinch.recipients.read": report.read,
+                "sinch.recipients.valid": report.valid,
+                "sinch.recipients.invalid": len(report.invalid),
+                "sinch.recipients.duplicates": report.duplicates,
+                "sinch.recipients.sent": report.sent,
+                "sinch.recipients.failed": report.failed,
+                "sinch.recipients.unknown": report.unknown,
+                "sinch.recipients.not_sent": len(report.not_sent),
+                "sinch.fanout.chunks": len(report.chunks),
+            },
+            error,
+        )
 
     def in_flight(self) -> tuple[int, int]:
         """``(chunks, recipients)``: chunks whose request is on the wire now (a stop lets
@@ -370,6 +425,8 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
             self.report.chunks.append(
                 self._result(index, reference, items, "unknown", None, error).slim()
             )
+            if self._trace is not None:
+                self._trace.done("unknown", len(items))
         else:
             self.report.not_sent.extend(self.label(item) for item in items)
         self._progress()

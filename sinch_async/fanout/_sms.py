@@ -103,7 +103,12 @@ class SmsFanOut(FanOutEngine[_Item, FanOutReport]):
                 raise SinchValidationError(
                     name, "is set by fan_out itself (use recipients / default_parameters)"
                 )
-        super().__init__(recipients, options, FanOutReport(campaign_id=options.campaign_id))
+        super().__init__(
+            recipients,
+            options,
+            FanOutReport(campaign_id=options.campaign_id),
+            telemetry=None if batches is None else batches._client._core.telemetry,
+        )
         self.batches = batches
         self.body = body
         self.defaults = dict(options.default_parameters or {})

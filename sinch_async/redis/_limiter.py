@@ -22,10 +22,12 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from sinch_async._instrument import resolve_telemetry
 from sinch_async._ratelimit import RateLimiter
 from sinch_async.redis._lua import BOOK, RATE_LIMITED
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
     from redis.asyncio import Redis
 
 import redis.asyncio as _redis_asyncio
@@ -84,6 +86,10 @@ class RedisRateLimiter:
         headroom: Pace this share below the rates (0.01): requests reach Sinch with
             varying delay, and a few milliseconds of it would otherwise put a one-second
             window one or two requests above the rate.
+        telemetry, meter_provider: With the OpenTelemetry API installed, the
+            ``sinch_async.rate_limit.fallback`` up-down counter is 1 for this key while
+            in fallback (``telemetry=False``: not recorded; ``meter_provider`` replaces
+            the global one).
 
     Cancelling a waiting :meth:`acquire` leaves its booked slot unused: the limits
     are never exceeded, the plan's capacity for that slot is lost.
@@ -107,6 +113,8 @@ class RedisRateLimiter:
         idle_ttl: float = 600.0,
         retry_interval: float = 1.0,
         headroom: float = 0.01,
+        telemetry: bool = True,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         for name, value in (
             ("requests_per_second", requests_per_second),
@@ -191,6 +199,7 @@ class RedisRateLimiter:
         """429 responses this process saw."""
         self.redis_calls = 0
         """Calls made to Redis (bookings and 429 records), for metrics and tests."""
+        self._telemetry = resolve_telemetry(telemetry, None, meter_provider)
 
     def __repr__(self) -> str:
         return (
@@ -382,7 +391,14 @@ class RedisRateLimiter:
             how,
         )
         probe = self._probe = asyncio.get_running_loop().create_task(self._probe_redis())
+        self._count_fallback(1)
         return probe
+
+    def _count_fallback(self, change: int) -> None:
+        """``sinch_async.rate_limit.fallback``: 1 for this key while Redis is unreachable."""
+        if self._telemetry is not None:
+            attributes = {"sinch.rate_limit.key": self.key}
+            self._telemetry.instruments.limiter_fallback.add(change, attributes)
 
     async def _probe_redis(self) -> None:
         """Ping Redis every ``retry_interval`` seconds; end the outage when it answers."""
@@ -394,6 +410,7 @@ class RedisRateLimiter:
                 continue
             self._local = None
             self._probe = None
+            self._count_fallback(-1)
             logger.warning("Redis is back for rate limiter %s; sharing the limits again", self.key)
             return
 

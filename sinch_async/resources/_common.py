@@ -12,6 +12,7 @@ from msgspec import UNSET
 
 from sinch_async._base import decode_error
 from sinch_async._codec import TaggedUnion, decoder_for, format_timestamp, json_decode
+from sinch_async._core import Operation
 from sinch_async._pagination import AsyncPaginator, Page, check_page_size
 from sinch_async._redact import mask_numbers
 from sinch_async._retry import logger
@@ -216,18 +217,20 @@ class ListSpec(Generic[T]):
     def paginator(
         self,
         client: AsyncSmsClient,
-        path: str,
+        operation: Operation,
         params: Sequence[tuple[str, str]],
         *,
         page_size: int | None,
         limit: int | None,
     ) -> AsyncPaginator[T]:
+        """The pages of ``GET {operation.template}`` (a path without parameters)."""
         size = check_page_size(page_size)
         base = list(params)
+        path = operation.template
 
         async def fetch(number: int, requested: int) -> Page[T]:
             query = [*base, ("page", str(number)), ("page_size", str(requested))]
-            response = await client._request("GET", path, params=query)
+            response = await client._request("GET", path, operation, params=query)
             try:
                 return self.decode(response.body, requested, path)
             except msgspec.DecodeError as exc:  # (ValidationError is a DecodeError)

@@ -11,6 +11,7 @@ from msgspec import UNSET
 
 from sinch_async._base import DEFAULT, DefaultType, decode_error, new_reference
 from sinch_async._codec import TaggedUnion, encode
+from sinch_async._core import Operation
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency, RetryPolicy
 from sinch_async._transport import RawResponse
@@ -62,6 +63,16 @@ _BATCHES = TaggedUnion[Batch](KnownBatch, BATCH_TYPES, _unknown_batch)
 _BATCH_LIST = ListSpec[Batch]("Batches", "batches", _BATCHES)
 
 
+SEND = Operation("batches.send", "/batches", sends=True, id_field="id")
+_LIST = Operation("batches.list", "/batches")
+_DRY_RUN = Operation("batches.dry_run", "/batches/dry_run")
+_GET = Operation("batches.get", "/batches/{batch_id}")
+_UPDATE = Operation("batches.update", "/batches/{batch_id}", sends=True)
+_REPLACE = Operation("batches.replace", "/batches/{batch_id}", sends=True)
+_CANCEL = Operation("batches.cancel", "/batches/{batch_id}")
+_FEEDBACK = Operation("batches.send_delivery_feedback", "/batches/{batch_id}/delivery_feedback")
+
+
 def _path(batch_id: str) -> str:
     return f"/batches/{seg(require_id(batch_id, 'batch_id'))}"
 
@@ -73,7 +84,7 @@ class Batches:
         self._client = client
 
     def _prepared(
-        self, method: str, path: str, request: SendRequest
+        self, method: str, path: str, request: SendRequest, batch_id: str | None = None
     ) -> Coroutine[Any, Any, RawResponse]:
         """The coroutine that sends a checked send/replace request (a send reconciled by
         its ``client_reference``)."""
@@ -85,7 +96,14 @@ class Batches:
             if isinstance(request.client_reference, str):
                 reference = request.client_reference
         return client._send(
-            method, path, request, messages=len(request.to), reference=reference, find=self._sent
+            method,
+            path,
+            SEND if batch_id is None else _REPLACE,
+            request,
+            messages=len(request.to),
+            reference=reference,
+            find=self._sent,
+            batch_id=batch_id,
         )
 
     async def _sent(
@@ -111,7 +129,7 @@ class Batches:
             ("page_size", "100"),
         ]
         response = await self._client._request(
-            "GET", "/batches", params=params, retry=retry, record=False
+            "GET", "/batches", _LIST, params=params, retry=retry, record=False
         )
         try:
             items = _BATCH_LIST.raw_items(response.body)
@@ -177,9 +195,7 @@ class Batches:
             end_date=end_date,
             client_reference=client_reference,
         )
-        return _BATCH_LIST.paginator(
-            self._client, "/batches", params, page_size=page_size, limit=limit
-        )
+        return _BATCH_LIST.paginator(self._client, _LIST, params, page_size=page_size, limit=limit)
 
     @overload
     async def dry_run(
@@ -221,14 +237,16 @@ class Batches:
         request = send_request(to, body, type, fields, "dry_run")
         params = dry_run_params(per_recipient, number_of_recipients)
         path = "/batches/dry_run"
-        response = await self._client._request("POST", path, params=params, body=encode(request))
+        response = await self._client._request(
+            "POST", path, _DRY_RUN, params=params, body=encode(request)
+        )
         result: DryRunResult = self._client._decode(response, DryRunResult, "POST", path)
         return result
 
     async def get(self, batch_id: str) -> Batch:
         """One batch by ID (``GET /batches/{batch_id}``)."""
         path = _path(batch_id)
-        response = await self._client._request("GET", path)
+        response = await self._client._request("GET", path, _GET, batch_id=batch_id)
         return decode_union(response, _BATCHES, "GET", path)
 
     async def update(
@@ -254,6 +272,8 @@ class Batches:
         response = await self._client._request(
             "POST",
             path,
+            _UPDATE,
+            batch_id=batch_id,
             body=encode(request),
             idempotency=Idempotency.UNSAFE,
             messages=0 if request.to_add is UNSET else len(request.to_add),
@@ -290,7 +310,7 @@ class Batches:
         """
         path = _path(batch_id)
         request = send_request(to, body, type, fields, "replace")
-        response = await self._prepared("PUT", path, request)
+        response = await self._prepared("PUT", path, request, batch_id)
         return decode_union(response, _BATCHES, "PUT", path)
 
     async def cancel(self, batch_id: str) -> Batch:
@@ -299,7 +319,7 @@ class Batches:
         Returns the batch (with ``canceled=True``).
         """
         path = _path(batch_id)
-        response = await self._client._request("DELETE", path)
+        response = await self._client._request("DELETE", path, _CANCEL, batch_id=batch_id)
         return decode_union(response, _BATCHES, "DELETE", path)
 
     async def fan_out(
@@ -387,5 +407,9 @@ class Batches:
         path = f"{_path(batch_id)}/delivery_feedback"
         numbers = check_recipients(recipients, "recipients", maximum=1000)
         await self._client._request(
-            "POST", path, body=encode(DeliveryFeedbackRequest(recipients=numbers))
+            "POST",
+            path,
+            _FEEDBACK,
+            body=encode(DeliveryFeedbackRequest(recipients=numbers)),
+            batch_id=batch_id,
         )

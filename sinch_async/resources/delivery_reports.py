@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sinch_async._codec import TaggedUnion
+from sinch_async._core import Operation
 from sinch_async._pagination import AsyncPaginator
 from sinch_async.errors import SinchValidationError
 from sinch_async.models._base import build_unknown
@@ -44,6 +45,11 @@ _BATCH_REPORTS = TaggedUnion[BatchDeliveryReport](
 _RECIPIENT_REPORTS = TaggedUnion[RecipientDeliveryReport](
     KnownRecipientDeliveryReport, RECIPIENT_REPORT_TYPES, _unknown_recipient_report
 )
+_BATCH_REPORT = Operation("delivery_reports.get", "/batches/{batch_id}/delivery_report")
+_RECIPIENT_REPORT = Operation(
+    "delivery_reports.get_for_recipient", "/batches/{batch_id}/delivery_report/{recipient_msisdn}"
+)
+_LIST = Operation("delivery_reports.list", "/delivery_reports")
 _REPORT_LIST = ListSpec[RecipientDeliveryReport](
     "DeliveryReports", "delivery_reports", _RECIPIENT_REPORTS
 )
@@ -91,14 +97,16 @@ class DeliveryReports:
             params.append(("status", csv(status, "status")))
         if code is not None:
             params.append(("code", _codes(code)))
-        response = await self._client._request("GET", path, params=params)
+        response = await self._client._request(
+            "GET", path, _BATCH_REPORT, params=params, batch_id=batch_id
+        )
         return decode_union(response, _BATCH_REPORTS, "GET", path)
 
     async def get_for_recipient(self, batch_id: str, recipient: str) -> RecipientDeliveryReport:
         """One recipient's report (``GET /batches/{id}/delivery_report/{msisdn}``)."""
         number = require_id(recipient, "recipient")
         path = f"/batches/{seg(require_id(batch_id, 'batch_id'))}/delivery_report/{seg(number)}"
-        response = await self._client._request("GET", path)
+        response = await self._client._request("GET", path, _RECIPIENT_REPORT, batch_id=batch_id)
         return decode_union(response, _RECIPIENT_REPORTS, "GET", path)
 
     def list(
@@ -123,6 +131,4 @@ class DeliveryReports:
             end_date=end_date,
             client_reference=client_reference,
         )
-        return _REPORT_LIST.paginator(
-            self._client, "/delivery_reports", params, page_size=page_size, limit=limit
-        )
+        return _REPORT_LIST.paginator(self._client, _LIST, params, page_size=page_size, limit=limit)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from msgspec import UNSET, UnsetType
 
 from sinch_async._codec import encode
+from sinch_async._core import Operation
 from sinch_async._pagination import AsyncPaginator
 from sinch_async._retry import Idempotency
 from sinch_async._validate import check_group_name, check_phone_numbers, check_text
@@ -79,6 +80,15 @@ def _auto_update(value: AutoUpdate | None) -> AutoUpdate | UnsetType:
     return value
 
 
+_CREATE = Operation("groups.create", "/groups")
+_LIST = Operation("groups.list", "/groups")
+_GET = Operation("groups.get", "/groups/{group_id}")
+_REPLACE = Operation("groups.replace", "/groups/{group_id}")
+_UPDATE = Operation("groups.update", "/groups/{group_id}")
+_DELETE = Operation("groups.delete", "/groups/{group_id}")
+_MEMBERS = Operation("groups.members", "/groups/{group_id}/members")
+
+
 class Groups:
     """Groups (``/groups``)."""
 
@@ -89,12 +99,14 @@ class Groups:
         self,
         method: str,
         path: str,
+        operation: Operation,
         body: Any | None,
         idempotency: Idempotency = Idempotency.SAFE,
     ) -> Group:
         response = await self._client._request(
             method,
             path,
+            operation,
             body=None if body is None else encode(body),
             idempotency=idempotency,
             request_obj=body,
@@ -118,18 +130,18 @@ class Groups:
             child_groups=_child_groups(child_groups),
             auto_update=_auto_update(auto_update),
         )
-        return await self._group_call("POST", "/groups", request, Idempotency.UNSAFE)
+        return await self._group_call("POST", "/groups", _CREATE, request, Idempotency.UNSAFE)
 
     def list(
         self, *, page_size: int | None = None, limit: int | None = None
     ) -> AsyncPaginator[Group]:
         """All groups (``GET /groups``), as an async iterator."""
-        return _GROUP_LIST.paginator(self._client, "/groups", (), page_size=page_size, limit=limit)
+        return _GROUP_LIST.paginator(self._client, _LIST, (), page_size=page_size, limit=limit)
 
     async def get(self, group_id: str) -> Group:
         """One group (``GET /groups/{group_id}``)."""
         return await self._group_call(
-            "GET", f"/groups/{seg(require_id(group_id, 'group_id'))}", None
+            "GET", f"/groups/{seg(require_id(group_id, 'group_id'))}", _GET, None
         )
 
     async def replace(
@@ -150,7 +162,7 @@ class Groups:
             child_groups=_child_groups(child_groups),
             auto_update=_auto_update(auto_update),
         )
-        return await self._group_call("PUT", path, request)
+        return await self._group_call("PUT", path, _REPLACE, request)
 
     async def update(
         self,
@@ -178,16 +190,16 @@ class Groups:
             remove_from_group=_group_id(remove_from_group, "remove_from_group"),
             auto_update=_auto_update(auto_update),
         )
-        return await self._group_call("POST", path, request)
+        return await self._group_call("POST", path, _UPDATE, request)
 
     async def delete(self, group_id: str) -> None:
         """Delete a group (``DELETE /groups/{group_id}``)."""
         path = f"/groups/{seg(require_id(group_id, 'group_id'))}"
-        await self._client._request("DELETE", path)
+        await self._client._request("DELETE", path, _DELETE)
 
     async def members(self, group_id: str) -> builtins.list[str]:
         """The phone numbers in a group (``GET /groups/{group_id}/members``)."""
         path = f"/groups/{seg(require_id(group_id, 'group_id'))}/members"
-        response = await self._client._request("GET", path)
+        response = await self._client._request("GET", path, _MEMBERS)
         result: builtins.list[str] = self._client._decode(response, builtins.list[str], "GET", path)
         return result

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sinch_async._codec import TaggedUnion
+from sinch_async._core import Operation
 from sinch_async._pagination import AsyncPaginator
 from sinch_async.models._base import build_unknown
 from sinch_async.models.inbounds import INBOUND_TYPES, Inbound, KnownInbound, UnknownInbound
@@ -23,6 +24,8 @@ def _unknown_inbound(raw: dict[str, Any]) -> UnknownInbound:
 
 
 _INBOUNDS = TaggedUnion[Inbound](KnownInbound, INBOUND_TYPES, _unknown_inbound)
+_GET = Operation("inbounds.get", "/inbounds/{inbound_id}")
+_LIST = Operation("inbounds.list", "/inbounds")
 _INBOUND_LIST = ListSpec[Inbound]("Inbounds", "inbounds", _INBOUNDS)
 
 
@@ -54,11 +57,11 @@ class Inbounds:
             client_reference=client_reference,
         )
         return _INBOUND_LIST.paginator(
-            self._client, "/inbounds", params, page_size=page_size, limit=limit
+            self._client, _LIST, params, page_size=page_size, limit=limit
         )
 
     async def get(self, inbound_id: str) -> Inbound:
         """One inbound message (``GET /inbounds/{inbound_id}``)."""
         path = f"/inbounds/{seg(require_id(inbound_id, 'inbound_id'))}"
-        response = await self._client._request("GET", path)
+        response = await self._client._request("GET", path, _GET)
         return decode_union(response, _INBOUNDS, "GET", path)

@@ -14,6 +14,7 @@ from typing import Literal, Protocol, runtime_checkable
 import msgspec
 
 from sinch_async._codec import format_timestamp
+from sinch_async._instrument import note_duplicate
 from sinch_async.models._base import UnknownVariant
 from sinch_async.models.delivery_reports import _BatchReportFields, _RecipientReportFields
 from sinch_async.models.inbounds import _InboundFields
@@ -294,7 +295,8 @@ class Deduplicator:
         """``handler`` as an ``on_event`` callback that skips duplicates."""
 
         async def on_event(event: WebhookEvent) -> None:
-            await self.process(event, handler)
+            if not await self.process(event, handler):
+                note_duplicate()
 
         on_event.__name__ = getattr(handler, "__name__", "on_event")
         on_event.__doc__ = getattr(handler, "__doc__", None)

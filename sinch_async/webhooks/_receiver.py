@@ -8,7 +8,9 @@ import logging
 import re
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from sinch_async._instrument import WebhookNote, current_webhook, resolve_telemetry
 from sinch_async.webhooks._errors import (
     CallbackTooLargeError,
     InvalidCallbackError,
@@ -16,7 +18,7 @@ from sinch_async.webhooks._errors import (
     WebhookRetryLater,
     WebhookStoreError,
 )
-from sinch_async.webhooks._parse import WebhookEvent, parse_callback
+from sinch_async.webhooks._parse import CALLBACK_TYPES, WebhookEvent, parse_callback
 from sinch_async.webhooks._signature import (
     DEFAULT_TOLERANCE,
     AsyncReplayGuard,
@@ -27,6 +29,9 @@ from sinch_async.webhooks._signature import (
     replayed_nonce,
     signed_nonce,
 )
+
+if TYPE_CHECKING:
+    from sinch_async._telemetry import Telemetry
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -95,6 +100,7 @@ async def receive_webhook(
     tolerance: float | None,
     max_body_size: int,
     cut_short: tuple[type[BaseException], ...] = (),
+    telemetry: Telemetry | None = None,
 ) -> WebhookResponse:
     """What the receivers do: refuse on ``Content-Length`` before reading (413 above the
     cap, 400 if it is not a number), read ``chunks`` only up to the cap (413 past it,
@@ -103,7 +109,32 @@ async def receive_webhook(
     ``cut_short`` are the framework's exceptions for a body that ends early (the client
     disconnected, broken chunked framing): answered 400 without a traceback. Only the
     reading is guarded: an exception of the replay guard is not mistaken for one.
+    ``telemetry``: the receiver's, for its SERVER span and metric.
     """
+    run = _receive(
+        headers,
+        chunks,
+        secret,
+        on_event,
+        replay_guard=replay_guard,
+        tolerance=tolerance,
+        max_body_size=max_body_size,
+        cut_short=cut_short,
+    )
+    return await run if telemetry is None else await _traced(telemetry, secret, run)
+
+
+async def _receive(
+    headers: Mapping[str, str],
+    chunks: AsyncIterable[bytes],
+    secret: Secret | Sequence[Secret] | None,
+    on_event: OnEvent,
+    *,
+    replay_guard: AnyReplayGuard | None,
+    tolerance: float | None,
+    max_body_size: int,
+    cut_short: tuple[type[BaseException], ...],
+) -> WebhookResponse:
     declared = _header(headers, "content-length")
     if declared is not None:
         declared = declared.strip()
@@ -121,7 +152,7 @@ async def receive_webhook(
             parts.append(chunk)
     except cut_short:
         return _malformed(InvalidCallbackError("the callback body was cut short"))
-    return await handle_webhook(
+    return await _handle(
         b"".join(parts),
         headers,
         secret,
@@ -141,6 +172,9 @@ async def handle_webhook(
     replay_guard: AnyReplayGuard | None = None,
     tolerance: float | None = DEFAULT_TOLERANCE,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    telemetry: bool = True,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
 ) -> WebhookResponse:
     """Handle one callback request; the receivers for aiohttp and FastAPI are thin wrappers.
 
@@ -170,7 +204,63 @@ async def handle_webhook(
     Every refusal (413, 401, 400) and every 503 is one WARNING line on the
     ``sinch_async.webhooks`` logger, without the body and without a traceback, whatever the
     input; only a failing ``on_event`` (500) logs its traceback.
+
+    With the OpenTelemetry API installed and ``telemetry`` on, each callback is a SERVER
+    span ``sinch webhook`` and counts in ``sinch_async.webhook.events`` (README
+    "Telemetry"); ``tracer_provider`` / ``meter_provider`` replace the global providers.
     """
+    run = _handle(
+        body,
+        headers,
+        secret,
+        on_event,
+        replay_guard=replay_guard,
+        tolerance=tolerance,
+        max_body_size=max_body_size,
+    )
+    traced = resolve_telemetry(telemetry, tracer_provider, meter_provider)
+    return await run if traced is None else await _traced(traced, secret, run)
+
+
+async def _traced(
+    telemetry: Telemetry,
+    secret: Secret | Sequence[Secret] | None,
+    run: Awaitable[WebhookResponse],
+) -> WebhookResponse:
+    """``await run`` in the callback's SERVER span, then its outcome in span and metric."""
+    trace = telemetry.webhook()
+    note = WebhookNote()
+    token = current_webhook.set(note)
+    try:
+        result = await run
+    except BaseException as exc:
+        trace.end(500, None, "not_checked", False, exc)
+        raise
+    finally:
+        current_webhook.reset(token)
+    error = result.error
+    if isinstance(error, InvalidSignatureError):
+        verification = error.reason
+    else:
+        verification = "verified" if note.verified else "not_checked"
+    event = result.event
+    kind = None if event is None else getattr(event, "type", None)
+    if kind is not None and kind not in CALLBACK_TYPES:
+        kind = "unknown"  # a type this version does not know: not a label of its own
+    trace.end(result.status, kind, verification, note.duplicate, error)
+    return result
+
+
+async def _handle(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: Secret | Sequence[Secret] | None,
+    on_event: OnEvent,
+    *,
+    replay_guard: AnyReplayGuard | None,
+    tolerance: float | None,
+    max_body_size: int,
+) -> WebhookResponse:
     if len(body) > check_max_body_size(max_body_size):
         return _too_large(len(body), max_body_size)
     nonce: str | None = None
@@ -184,6 +274,9 @@ async def handle_webhook(
             )
             if not accepted:
                 raise replayed_nonce()
+            note = current_webhook.get()
+            if note is not None:
+                note.verified = True
         except InvalidSignatureError as exc:
             log.warning("rejected Sinch callback (401, %s): %s", exc.reason, exc)
             return _answer(401, "invalid_signature", exc, reason=exc.reason)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from starlette.requests import ClientDisconnect
 
+from sinch_async._instrument import resolve_telemetry
 from sinch_async.webhooks._receiver import (
     DEFAULT_MAX_BODY_SIZE,
     AnyReplayGuard,
@@ -18,6 +19,10 @@ from sinch_async.webhooks._receiver import (
     receive_webhook,
 )
 from sinch_async.webhooks._signature import DEFAULT_TOLERANCE, Secret
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["sinch_webhook_router"]
 
@@ -30,6 +35,9 @@ def sinch_webhook_router(
     replay_guard: AnyReplayGuard | None = None,
     tolerance: float | None = DEFAULT_TOLERANCE,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    telemetry: bool = True,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
     name: str = "sinch_webhook",
     include_in_schema: bool = False,
     **router_kwargs: Any,
@@ -45,12 +53,14 @@ def sinch_webhook_router(
     such as ``RedisNonceCache``, a ``Deduplicator``'s store) fails or another process is
     handling the callback. Refusals and 503s log one line, no traceback. ``name`` is
     the route name (for ``request.url_for(name)``); other keyword arguments go to
-    ``APIRouter`` (e.g. ``dependencies=[...]``, ``tags=[...]``)::
+    ``APIRouter`` (e.g. ``dependencies=[...]``, ``tags=[...]``). ``telemetry``,
+    ``tracer_provider`` and ``meter_provider`` as for ``sinch_webhook_handler``::
 
         app.include_router(sinch_webhook_router("/sinch/callbacks", secret, on_event))
     """
     check_secret(secret)
     check_max_body_size(max_body_size)
+    traced = resolve_telemetry(telemetry, tracer_provider, meter_provider)
     router = APIRouter(**router_kwargs)
 
     async def sinch_webhook(request: Request) -> Response:
@@ -63,6 +73,7 @@ def sinch_webhook_router(
                 replay_guard=replay_guard,
                 tolerance=tolerance,
                 max_body_size=max_body_size,
+                telemetry=traced,
                 cut_short=(ClientDisconnect,),
             )
         headers = {"Connection": "close"} if result.status == 413 else None

@@ -1,0 +1,571 @@
+"""OpenTelemetry traces and metrics, through ``opentelemetry-api`` only (extra ``otel``).
+
+This module imports the API; nothing else in the package does.
+:func:`~sinch_async._instrument.resolve_telemetry` (which does not import it) returns
+``None`` when the API is not installed or a client's ``telemetry`` is off, and the core
+then takes no telemetry path at all.
+
+What is recorded (the README's "Telemetry" section lists it for users):
+
+* per API call a CLIENT span ``sinch {operation}`` (:class:`CallTrace`), current while
+  the call runs, with a CLIENT span per HTTP request under it (HTTP semantic
+  conventions) and the ``http.client.request.duration`` histogram per request;
+* the library's own metrics under ``sinch_async.`` (:class:`Instruments`);
+* per fan-out run an INTERNAL span ``sinch fan_out`` with a span per chunk
+  (:class:`FanOutTrace`), and per webhook callback a SERVER span (:class:`WebhookTrace`).
+
+When the call span is not recording (no SDK configured, or sampled out), no attribute is
+computed, no child span started and no context attached: only the metric instruments are
+called, which the API's proxies make cheap. Attributes carry no secret (no header, no body
+is recorded) and no full phone number (paths and messages go through ``mask_numbers``).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import Token
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
+
+from sinch_async._redact import mask_numbers
+from sinch_async._version import __version__
+
+if TYPE_CHECKING:
+    from sinch_async._core import Operation
+
+__all__ = [
+    "CallTrace",
+    "FanOutTrace",
+    "Instruments",
+    "Telemetry",
+    "WebhookTrace",
+    "make_telemetry",
+]
+
+SCOPE = "sinch_async"
+"""The instrumentation scope name of every tracer and meter."""
+
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+"""The HTTP semantic conventions' advised buckets for ``http.client.request.duration``."""
+
+
+class Instruments:
+    """The metric instruments of one meter (see the README's "Telemetry" for each)."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.request_duration = meter.create_histogram(
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of HTTP client requests.",
+            explicit_bucket_boundaries_advisory=list(_DURATION_BUCKETS),
+        )
+        self.rate_limit_wait = meter.create_histogram(
+            "sinch_async.rate_limit.wait",
+            unit="s",
+            description="Time an attempt waited in the rate limiter before it was sent.",
+            explicit_bucket_boundaries_advisory=[0, 0.001, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
+        )
+        self.retries = meter.create_counter(
+            "sinch_async.retries",
+            unit="{retry}",
+            description="Retries of API calls, by operation and cause.",
+        )
+        self.rate_limited = meter.create_counter(
+            "sinch_async.rate_limited",
+            unit="{response}",
+            description="429 Too Many Requests answers, by operation.",
+        )
+        self.messages = {
+            outcome: meter.create_counter(
+                f"sinch_async.messages.{outcome}",
+                unit="{message}",
+                description=description,
+            )
+            for outcome, description in (
+                ("sent", "Recipients of sends that succeeded."),
+                ("failed", "Recipients of sends that failed."),
+                ("not_sent", "Recipients that were never sent (stopped before their send)."),
+                ("unknown", "Recipients of sends whose outcome is unknown (ambiguous)."),
+            )
+        }
+        self.chunks_in_flight = meter.create_up_down_counter(
+            "sinch_async.fanout.chunks_in_flight",
+            unit="{chunk}",
+            description="Fan-out chunks being sent now.",
+        )
+        self.recipients_done = meter.create_counter(
+            "sinch_async.fanout.recipients",
+            unit="{recipient}",
+            description="Fan-out recipients done, by outcome (sinch.outcome).",
+        )
+        self.webhook_events = meter.create_counter(
+            "sinch_async.webhook.events",
+            unit="{event}",
+            description="Webhook callbacks received, by type and outcome.",
+        )
+        self.limiter_fallback = meter.create_up_down_counter(
+            "sinch_async.rate_limit.fallback",
+            unit="{limiter}",
+            description="Redis rate limiters limiting locally because Redis is unreachable.",
+        )
+
+
+class Telemetry:
+    """The tracer and the instruments of one client or receiver (shared when their
+    providers are the same: see :func:`make_telemetry`)."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None,
+        meter_provider: MeterProvider | None,
+        propagate_context: bool,
+    ) -> None:
+        self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
+        self.instruments = Instruments(metrics.get_meter(SCOPE, __version__, meter_provider))
+        self.propagate_context = propagate_context
+
+    def call(self, call: Any) -> CallTrace:
+        """The trace of one API call (a :class:`~sinch_async._core.Call`), started now."""
+        return CallTrace(self, call)
+
+    def webhook(self) -> WebhookTrace:
+        """The SERVER span of one callback, current from now until its ``end``."""
+        return WebhookTrace(self)
+
+    def fan_out(self, name: str | None, attributes: Mapping[str, Any]) -> FanOutTrace:
+        """The span of a fan-out run (``name`` ``None``: no run span, for chunks sent one
+        by one, e.g. by ``RedisCampaign`` workers: their spans go under the current one)."""
+        return FanOutTrace(self, name, attributes)
+
+
+@functools.lru_cache(maxsize=64)
+def make_telemetry(
+    tracer_provider: TracerProvider | None,
+    meter_provider: MeterProvider | None,
+    propagate_context: bool = False,
+) -> Telemetry:
+    """One :class:`Telemetry` per set of providers (the global ones for ``None``), so that
+    many clients share one tracer and one set of instruments."""
+    return Telemetry(tracer_provider, meter_provider, propagate_context)
+
+
+# --- one API call ---------------------------------------------------------------------------
+
+
+class _Id(msgspec.Struct):
+    id: str | None = None
+
+
+class _BatchId(msgspec.Struct):
+    batch_id: str | None = None
+
+
+_ID_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
+    "id": msgspec.json.Decoder(_Id),
+    "batch_id": msgspec.json.Decoder(_BatchId),
+}
+
+
+def _cause(error: BaseException) -> str:
+    """A low-cardinality cause: the HTTP status, ``timeout``, ``connection``, or the type."""
+    status = getattr(error, "status", None)
+    if isinstance(status, int) and status >= 300:
+        return str(status)
+    name = type(error).__name__
+    if "Timeout" in name:
+        return "timeout"
+    if "Connection" in name or isinstance(error, OSError):
+        return "connection"
+    return name
+
+
+class CallTrace:
+    """The spans and measurements of one API call.
+
+    Made when the call starts; the core reports each step (:meth:`waited`,
+    :meth:`request_started` / :meth:`request_ended`, :meth:`rate_limited`,
+    :meth:`reconciliation`, :meth:`retrying`) and the end (:meth:`end`).
+    """
+
+    __slots__ = (
+        "_attempt",
+        "_attempt_token",
+        "_request_started",
+        "_token",
+        "_wait",
+        "call",
+        "in_doubt",
+        "instruments",
+        "op_attributes",
+        "recording",
+        "span",
+        "telemetry",
+    )
+
+    def __init__(self, telemetry: Telemetry, call: Any) -> None:
+        self.telemetry = telemetry
+        self.instruments = telemetry.instruments
+        self.call = call
+        op: Operation = call.operation
+        self.op_attributes = op.attributes
+        self._wait = 0.0
+        self._attempt: Span | None = None
+        self._attempt_token: object = None
+        self._request_started = 0.0
+        self.in_doubt = False
+        """A request of this send may have been applied and is not resolved yet."""
+        span = telemetry.tracer.start_span(f"sinch {op.name}", kind=SpanKind.CLIENT)
+        self.span = span
+        self.recording = span.is_recording()
+        self._token: Token[Context] | None = None
+        if self.recording:
+            span.set_attributes(self._call_attributes())
+            self._token = otel_context.attach(trace.set_span_in_context(span))
+
+    def _call_attributes(self) -> dict[str, Any]:
+        call = self.call
+        core = call.core
+        attributes: dict[str, Any] = {
+            "sinch.operation": call.operation.name,
+            "server.address": core.host,
+            "server.port": core.port,
+        }
+        if call.messages:
+            attributes["sinch.recipients"] = call.messages
+        if call.reference is not None:
+            attributes["sinch.client_reference"] = mask_numbers(call.reference)
+        if call.batch_id is not None:
+            attributes["sinch.batch_id"] = call.batch_id
+        return attributes
+
+    # -- the steps of the call -------------------------------------------------------------
+
+    def waited(self, seconds: float) -> None:
+        """An attempt waited ``seconds`` in the rate limiter."""
+        self._wait += seconds
+        self.instruments.rate_limit_wait.record(seconds, self.op_attributes)
+
+    def request_started(self, headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        """An HTTP request is about to go out: its span (current while it is on the wire)
+        and, when asked, the trace context in its headers (the headers to send)."""
+        self._request_started = time.perf_counter()
+        if not self.recording:
+            return headers
+        call = self.call
+        core = call.core
+        template = core.url_template(call.operation)
+        attributes: dict[str, Any] = {
+            "http.request.method": call.method,
+            "server.address": core.host,
+            "server.port": core.port,
+            "url.template": template,
+            "url.full": mask_numbers(str(call.url)),
+        }
+        resends = call.sent - 1
+        if resends > 0:
+            attributes["http.request.resend_count"] = resends
+        attempt = self.telemetry.tracer.start_span(
+            f"{call.method} {template}", kind=SpanKind.CLIENT, attributes=attributes
+        )
+        self._attempt = attempt
+        self._attempt_token = otel_context.attach(trace.set_span_in_context(attempt))
+        if self.telemetry.propagate_context:
+            carrier = dict(headers) if headers is not None else {}
+            propagate.inject(carrier)
+            return carrier
+        return headers
+
+    def request_ended(self, status: int | None, error: BaseException | None = None) -> None:
+        """The HTTP request got ``status``, or failed with ``error`` before an answer."""
+        call = self.call
+        core = call.core
+        attributes: dict[str, Any] = {
+            "http.request.method": call.method,
+            "server.address": core.host,
+            "server.port": core.port,
+            "url.template": core.url_template(call.operation),
+        }
+        if status is not None:
+            attributes["http.response.status_code"] = status
+            if status >= 400:
+                attributes["error.type"] = str(status)
+        else:
+            attributes["error.type"] = _error_type(error)
+        self.instruments.request_duration.record(
+            time.perf_counter() - self._request_started, attributes
+        )
+        attempt = self._attempt
+        if attempt is None:
+            return
+        self._attempt = None
+        otel_context.detach(self._attempt_token)  # type: ignore[arg-type]
+        if status is not None:
+            attempt.set_attribute("http.response.status_code", status)
+        if "error.type" in attributes:
+            attempt.set_attribute("error.type", attributes["error.type"])
+            attempt.set_status(StatusCode.ERROR)
+        attempt.end()
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        """A 429: the limiter cools down (an event on the call span)."""
+        self.instruments.rate_limited.add(1, self.op_attributes)
+        if self.recording:
+            event: dict[str, Any] = {"http.response.status_code": 429}
+            if retry_after is not None:
+                event["sinch.retry_after_s"] = retry_after
+            self.span.add_event("sinch.rate_limit.cooldown", event)
+
+    def reconciliation(self, applied: bool, failure: BaseException) -> None:
+        """An ambiguous send was looked up by its reference: found ``applied``, or not."""
+        if self.recording:
+            self.span.add_event(
+                "sinch.reconciliation",
+                {
+                    "sinch.reconciliation.outcome": "applied" if applied else "not_applied",
+                    "sinch.failure": _cause(failure),
+                },
+            )
+
+    def retrying(self, delay: float, failure: BaseException) -> None:
+        """The call goes round again after ``delay`` seconds because of ``failure``."""
+        cause = _cause(failure)
+        self.instruments.retries.add(1, {**self.op_attributes, "sinch.retry.cause": cause})
+        if self.recording:
+            self.span.add_event("sinch.retry", {"sinch.retry.cause": cause, "sinch.delay_s": delay})
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def end(self, response: Any, error: BaseException | None) -> None:
+        """The call returned ``response`` or raised ``error`` (cancellation included)."""
+        call = self.call
+        if self._attempt is not None:  # cancelled on the wire
+            self.in_doubt = True
+            self.request_ended(None, error)
+        if call.messages and call.operation.sends:
+            self._count_messages(error)
+        if not self.recording:
+            return
+        span = self.span
+        if self._token is not None:
+            otel_context.detach(self._token)
+        span.set_attributes(
+            {
+                "sinch.retries": max(call.attempts - 1, 0),
+                "sinch.reconciled": call.reconciled,
+                "sinch.rate_limit.wait_ms": round(self._wait * 1000, 3),
+            }
+        )
+        if response is not None:
+            span.set_attribute("http.response.status_code", response.status)
+            if call.batch_id is None:
+                batch_id = _created_id(call.operation.id_field, response.body)
+                if batch_id is not None:
+                    span.set_attribute("sinch.batch_id", batch_id)
+        if error is not None:
+            span.set_attribute("error.type", _error_type(error))
+            span.set_status(StatusCode.ERROR, mask_numbers(str(error))[:500])
+        span.end()
+
+    def _count_messages(self, error: BaseException | None) -> None:
+        if error is None:
+            outcome = "sent"
+        elif self.in_doubt or _is_ambiguous(error):
+            outcome = "unknown"
+        elif _never_sent(error):
+            outcome = "not_sent"
+        else:
+            outcome = "failed"
+        self.instruments.messages[outcome].add(self.call.messages, self.op_attributes)
+
+
+def _error_type(error: BaseException | None) -> str:
+    if error is None:
+        return "_OTHER"
+    status = getattr(error, "status", None)
+    if isinstance(status, int) and status >= 300:
+        return str(status)
+    return type(error).__name__
+
+
+def _is_ambiguous(error: BaseException) -> bool:
+    from sinch_async._retry import is_ambiguous
+    from sinch_async.errors import AmbiguousSendError, SinchError
+
+    if isinstance(error, AmbiguousSendError):
+        return True
+    return isinstance(error, SinchError) and is_ambiguous(error)
+
+
+def _never_sent(error: BaseException) -> bool:
+    """Cancelled or closed before any request of the send left."""
+    from sinch_async.errors import ClientClosedError
+
+    if isinstance(error, ClientClosedError):
+        return not error.in_flight
+    return isinstance(error, BaseException) and not isinstance(error, Exception)
+
+
+def _created_id(field: str | None, body: bytes) -> str | None:
+    """The ID a send created, from its response (only for a recording span)."""
+    if field is None:
+        return None
+    try:
+        value = _ID_DECODERS[field].decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    found = getattr(value, field)
+    return found if isinstance(found, str) else None
+
+
+# --- fan-out ---------------------------------------------------------------------------------
+
+
+class FanOutTrace:
+    """The span of one fan-out run (not current: each chunk's span is made under it)."""
+
+    def __init__(
+        self, telemetry: Telemetry, name: str | None, attributes: Mapping[str, Any]
+    ) -> None:
+        self.telemetry = telemetry
+        self.instruments = telemetry.instruments
+        self.span: Span | None = None
+        self._context: Context | None = None  # None: the chunks' parent is the current span
+        self.recording = True
+        if name is not None:
+            span = self.span = telemetry.tracer.start_span(name, kind=SpanKind.INTERNAL)
+            self.recording = span.is_recording()
+            if self.recording:
+                span.set_attributes(attributes)
+            self._context = trace.set_span_in_context(span)
+
+    @contextmanager
+    def chunk(self, index: int, reference: str, recipients: int) -> Iterator[ChunkSpan]:
+        """The span of one chunk, current while it is sent (the send's span is its child)."""
+        self.instruments.chunks_in_flight.add(1)
+        outcome = ChunkSpan()
+        span = None
+        token = None
+        if self.recording:
+            span = self.telemetry.tracer.start_span(
+                "sinch fan_out.chunk",
+                context=self._context,
+                kind=SpanKind.INTERNAL,
+                attributes={
+                    "sinch.chunk.index": index,
+                    "sinch.client_reference": mask_numbers(reference),
+                    "sinch.recipients": recipients,
+                },
+            )
+            token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            yield outcome
+        finally:
+            self.instruments.chunks_in_flight.add(-1)
+            if outcome.status is not None:
+                self.done(outcome.status, recipients)
+            if span is not None:
+                otel_context.detach(token)  # type: ignore[arg-type]
+                span.set_attribute("sinch.chunk.status", outcome.status or "not_sent")
+                if outcome.batch_id is not None:
+                    span.set_attribute("sinch.batch_id", outcome.batch_id)
+                if outcome.status in ("failed", "unknown"):
+                    span.set_status(StatusCode.ERROR)
+                span.end()
+
+    def done(self, status: str, recipients: int) -> None:
+        """``recipients`` reached an outcome (a chunk status, or ``not_sent``)."""
+        if recipients:
+            self.instruments.recipients_done.add(recipients, {"sinch.outcome": status})
+
+    def end(self, attributes: Mapping[str, Any], error: BaseException | None) -> None:
+        """The run ended (``error``: how it stopped early) with these totals."""
+        span = self.span
+        if span is None:
+            return
+        if self.recording:
+            span.set_attributes(attributes)
+            if error is not None:
+                span.set_attribute("error.type", type(error).__name__)
+                span.set_status(StatusCode.ERROR)
+        span.end()
+
+
+class ChunkSpan:
+    """What the fan-out engine reports about a chunk it sent."""
+
+    __slots__ = ("batch_id", "status")
+
+    def __init__(self) -> None:
+        self.status: str | None = None
+        self.batch_id: str | None = None
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+_OUTCOMES = {
+    200: "accepted",
+    400: "invalid",
+    401: "rejected_signature",
+    413: "too_large",
+    500: "handler_failed",
+    503: "retry_later",
+}
+
+
+class WebhookTrace:
+    """The SERVER span of one callback (current while it is handled) and its metric."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self.span = telemetry.tracer.start_span("sinch webhook", kind=SpanKind.SERVER)
+        self.recording = self.span.is_recording()
+        self._token = (
+            otel_context.attach(trace.set_span_in_context(self.span)) if self.recording else None
+        )
+
+    def end(
+        self,
+        status: int,
+        event_type: str | None,
+        verification: str,
+        duplicate: bool,
+        error: BaseException | None = None,
+    ) -> None:
+        """Answered ``status``. ``verification`` is ``verified``, ``not_checked`` (no
+        secret) or the signature failure's reason; ``duplicate``: a ``Deduplicator``
+        skipped the callback."""
+        outcome = _OUTCOMES.get(status, "error")
+        if status == 200 and duplicate:
+            outcome = "duplicate"
+        elif status == 401 and verification == "replayed_nonce":
+            outcome = "replay"
+        attributes = {
+            "sinch.webhook.type": event_type or "unknown",
+            "sinch.webhook.outcome": outcome,
+        }
+        self.telemetry.instruments.webhook_events.add(1, attributes)
+        if not self.recording:
+            return
+        otel_context.detach(self._token)  # type: ignore[arg-type]
+        span = self.span
+        span.set_attributes(attributes)
+        span.set_attributes(
+            {
+                "http.request.method": "POST",
+                "http.response.status_code": status,
+                "sinch.webhook.verification": verification,
+            }
+        )
+        if status >= 500:
+            span.set_attribute("error.type", str(status) if error is None else type(error).__name__)
+            span.set_status(StatusCode.ERROR)
+        span.end()
