@@ -238,7 +238,7 @@ class Call(msgspec.Struct):
     async def run(self) -> RawResponse:
         """The whole call: attempts until one succeeds, a send is found applied, or it fails."""
         telemetry = self.core.telemetry
-        if telemetry is None:
+        if telemetry is None or telemetry.idle():
             return await self._attempts()
         trace = self.trace = telemetry.call(self)
         try:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ import msgspec
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
 from sinch_async._redact import mask_numbers
@@ -58,8 +58,35 @@ _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2
 """The HTTP semantic conventions' advised buckets for ``http.client.request.duration``."""
 
 
+class Tally:
+    """A count per attribute set, reported through an asynchronous (observable) counter.
+
+    Adding is one dict update on the hot path; the SDK reads the totals when it collects.
+    The synchronous instruments cost several microseconds per measurement in the SDK,
+    which a send would pay for every count it makes."""
+
+    def __init__(
+        self, meter: metrics.Meter, name: str, unit: str, description: str, *, monotonic: bool
+    ) -> None:
+        self._counts: dict[tuple[tuple[str, Any], ...], int] = {}
+        create = (
+            meter.create_observable_counter
+            if monotonic
+            else (meter.create_observable_up_down_counter)
+        )
+        create(name, callbacks=[self._observe], unit=unit, description=description)
+
+    def add(self, amount: int, attributes: Mapping[str, Any]) -> None:
+        key = tuple(attributes.items())
+        self._counts[key] = self._counts.get(key, 0) + amount
+
+    def _observe(self, options: CallbackOptions) -> Iterable[Observation]:
+        counts = dict(self._counts)  # one copy: the callback may run in another thread
+        return [Observation(value, dict(key)) for key, value in counts.items()]
+
+
 class Instruments:
-    """The metric instruments of one meter (see the README's "Telemetry" for each)."""
+    """The metric instruments of one meter provider (the README's "Telemetry" lists them)."""
 
     def __init__(self, meter: metrics.Meter) -> None:
         self.request_duration = meter.create_histogram(
@@ -74,49 +101,71 @@ class Instruments:
             description="Time an attempt waited in the rate limiter before it was sent.",
             explicit_bucket_boundaries_advisory=[0, 0.001, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30],
         )
-        self.retries = meter.create_counter(
-            "sinch_async.retries",
-            unit="{retry}",
-            description="Retries of API calls, by operation and cause.",
+
+        def tally(name: str, unit: str, description: str, monotonic: bool = True) -> Tally:
+            return Tally(meter, name, unit, description, monotonic=monotonic)
+
+        self.retries = tally(
+            "sinch_async.retries", "{retry}", "Retries of API calls, by operation and cause."
         )
-        self.rate_limited = meter.create_counter(
-            "sinch_async.rate_limited",
-            unit="{response}",
-            description="429 Too Many Requests answers, by operation.",
+        self.rate_limited = tally(
+            "sinch_async.rate_limited", "{response}", "429 answers, by operation."
         )
         self.messages = {
-            outcome: meter.create_counter(
-                f"sinch_async.messages.{outcome}",
-                unit="{message}",
-                description=description,
-            )
+            outcome: tally(f"sinch_async.messages.{outcome}", "{message}", description)
             for outcome, description in (
                 ("sent", "Recipients of sends that succeeded."),
                 ("failed", "Recipients of sends that failed."),
-                ("not_sent", "Recipients that were never sent (stopped before their send)."),
+                ("not_sent", "Recipients of sends stopped before their request left."),
                 ("unknown", "Recipients of sends whose outcome is unknown (ambiguous)."),
             )
         }
-        self.chunks_in_flight = meter.create_up_down_counter(
+        self.chunks_in_flight = tally(
             "sinch_async.fanout.chunks_in_flight",
-            unit="{chunk}",
-            description="Fan-out chunks being sent now.",
+            "{chunk}",
+            "Fan-out chunks being sent now.",
+            monotonic=False,
         )
-        self.recipients_done = meter.create_counter(
+        self.recipients_done = tally(
             "sinch_async.fanout.recipients",
-            unit="{recipient}",
-            description="Fan-out recipients done, by outcome (sinch.outcome).",
+            "{recipient}",
+            "Fan-out recipients done, by outcome (sinch.outcome).",
         )
-        self.webhook_events = meter.create_counter(
+        self.webhook_events = tally(
             "sinch_async.webhook.events",
-            unit="{event}",
-            description="Webhook callbacks received, by type and outcome.",
+            "{event}",
+            "Webhook callbacks received, by type and outcome.",
         )
-        self.limiter_fallback = meter.create_up_down_counter(
+        self.limiter_fallback = tally(
             "sinch_async.rate_limit.fallback",
-            unit="{limiter}",
-            description="Redis rate limiters limiting locally because Redis is unreachable.",
+            "{limiter}",
+            "1 while a Redis rate limiter limits locally because Redis is unreachable.",
+            monotonic=False,
         )
+
+
+@functools.lru_cache(maxsize=64)
+def instruments_for(meter_provider: MeterProvider | None) -> Instruments:
+    """One set of instruments per meter provider (the global one for ``None``): the
+    observable counters must be registered once, or their totals would be reported twice."""
+    return Instruments(metrics.get_meter(SCOPE, __version__, meter_provider))
+
+
+def _global_proxies() -> tuple[object, object] | None:
+    """The API's own global providers while no SDK is configured (``None`` once one is)."""
+    tracer_provider = trace.get_tracer_provider()
+    meter_provider = metrics.get_meter_provider()
+    # The meter's proxy class is private to the API: if it is ever renamed, this only
+    # loses the shortcut below, never a measurement.
+    if isinstance(tracer_provider, trace.ProxyTracerProvider) and (
+        type(meter_provider).__name__ == "_ProxyMeterProvider"
+    ):
+        return tracer_provider, meter_provider
+    return None
+
+
+_IDLE_RECHECK = 1.0
+"""Seconds between checks whether an SDK has been configured since (see ``idle``)."""
 
 
 class Telemetry:
@@ -130,8 +179,26 @@ class Telemetry:
         propagate_context: bool,
     ) -> None:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
-        self.instruments = Instruments(metrics.get_meter(SCOPE, __version__, meter_provider))
+        self.instruments = instruments_for(meter_provider)
         self.propagate_context = propagate_context
+        self._uses_globals = tracer_provider is None and meter_provider is None
+        self._idle_until = 0.0
+
+    def idle(self) -> bool:
+        """True while nothing would record: no provider was given and no SDK is configured
+        globally (the API's proxies). Then a call skips telemetry altogether; an SDK
+        configured later is noticed within a second."""
+        if not self._uses_globals:
+            return False
+        now = time.monotonic()
+        if now < self._idle_until:
+            return True
+        proxies = _global_proxies()
+        if proxies is None:
+            self._uses_globals = False  # an SDK was configured: from now on, always on
+            return False
+        self._idle_until = now + _IDLE_RECHECK
+        return True
 
     def call(self, call: Any) -> CallTrace:
         """The trace of one API call (a :class:`~sinch_async._core.Call`), started now."""
@@ -223,22 +290,18 @@ class CallTrace:
         self._request_started = 0.0
         self.in_doubt = False
         """A request of this send may have been applied and is not resolved yet."""
-        span = telemetry.tracer.start_span(f"sinch {op.name}", kind=SpanKind.CLIENT)
+        span = telemetry.tracer.start_span(
+            f"sinch {op.name}", kind=SpanKind.CLIENT, attributes=self._call_attributes()
+        )
         self.span = span
         self.recording = span.is_recording()
         self._token: Token[Context] | None = None
         if self.recording:
-            span.set_attributes(self._call_attributes())
             self._token = otel_context.attach(trace.set_span_in_context(span))
 
     def _call_attributes(self) -> dict[str, Any]:
         call = self.call
-        core = call.core
-        attributes: dict[str, Any] = {
-            "sinch.operation": call.operation.name,
-            "server.address": core.host,
-            "server.port": core.port,
-        }
+        attributes: dict[str, Any] = {"sinch.operation": call.operation.name}
         if call.messages:
             attributes["sinch.recipients"] = call.messages
         if call.reference is not None:
@@ -308,11 +371,13 @@ class CallTrace:
             return
         self._attempt = None
         otel_context.detach(self._attempt_token)  # type: ignore[arg-type]
+        outcome: dict[str, Any] = {}
         if status is not None:
-            attempt.set_attribute("http.response.status_code", status)
+            outcome["http.response.status_code"] = status
         if "error.type" in attributes:
-            attempt.set_attribute("error.type", attributes["error.type"])
+            outcome["error.type"] = attributes["error.type"]
             attempt.set_status(StatusCode.ERROR)
+        attempt.set_attributes(outcome)
         attempt.end()
 
     def rate_limited(self, retry_after: float | None) -> None:
@@ -357,22 +422,21 @@ class CallTrace:
         span = self.span
         if self._token is not None:
             otel_context.detach(self._token)
-        span.set_attributes(
-            {
-                "sinch.retries": max(call.attempts - 1, 0),
-                "sinch.reconciled": call.reconciled,
-                "sinch.rate_limit.wait_ms": round(self._wait * 1000, 3),
-            }
-        )
+        attributes: dict[str, Any] = {
+            "sinch.retries": max(call.attempts - 1, 0),
+            "sinch.reconciled": call.reconciled,
+            "sinch.rate_limit.wait_ms": round(self._wait * 1000, 3),
+        }
         if response is not None:
-            span.set_attribute("http.response.status_code", response.status)
+            attributes["http.response.status_code"] = response.status
             if call.batch_id is None:
                 batch_id = _created_id(call.operation.id_field, response.body)
                 if batch_id is not None:
-                    span.set_attribute("sinch.batch_id", batch_id)
+                    attributes["sinch.batch_id"] = batch_id
         if error is not None:
-            span.set_attribute("error.type", _error_type(error))
+            attributes["error.type"] = _error_type(error)
             span.set_status(StatusCode.ERROR, mask_numbers(str(error))[:500])
+        span.set_attributes(attributes)
         span.end()
 
     def _count_messages(self, error: BaseException | None) -> None:
@@ -450,7 +514,7 @@ class FanOutTrace:
     @contextmanager
     def chunk(self, index: int, reference: str, recipients: int) -> Iterator[ChunkSpan]:
         """The span of one chunk, current while it is sent (the send's span is its child)."""
-        self.instruments.chunks_in_flight.add(1)
+        self.instruments.chunks_in_flight.add(1, _NO_ATTRIBUTES)
         outcome = ChunkSpan()
         span = None
         token = None
@@ -469,7 +533,7 @@ class FanOutTrace:
         try:
             yield outcome
         finally:
-            self.instruments.chunks_in_flight.add(-1)
+            self.instruments.chunks_in_flight.add(-1, _NO_ATTRIBUTES)
             if outcome.status is not None:
                 self.done(outcome.status, recipients)
             if span is not None:
@@ -497,6 +561,9 @@ class FanOutTrace:
                 span.set_attribute("error.type", type(error).__name__)
                 span.set_status(StatusCode.ERROR)
         span.end()
+
+
+_NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
 class ChunkSpan:

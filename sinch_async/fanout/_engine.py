@@ -221,7 +221,8 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
     async def _send(self, index: int, items: list[ItemT]) -> ChunkResult:
         """Send one chunk (in its span when telemetry is on)."""
         trace = self._trace
-        if trace is None and self.telemetry is not None:  # a chunk sent on its own
+        if trace is None and self.telemetry is not None and not self.telemetry.idle():
+            # a chunk sent on its own (RedisCampaign): its span under the current one
             trace = self._trace = self.telemetry.fan_out(None, {})
         if trace is None:
             return await self._send_chunk(index, items)
@@ -302,7 +303,7 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         pending = self._pending
         index = 0
         exhausted = False
-        if self.telemetry is not None:
+        if self.telemetry is not None and not self.telemetry.idle():
             attributes: dict[str, Any] = {
                 "sinch.fanout.chunk_size": self.chunk_size,
                 "sinch.fanout.concurrency": self.concurrency,

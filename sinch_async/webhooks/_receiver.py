@@ -121,7 +121,9 @@ async def receive_webhook(
         max_body_size=max_body_size,
         cut_short=cut_short,
     )
-    return await run if telemetry is None else await _traced(telemetry, secret, run)
+    if telemetry is None or telemetry.idle():
+        return await run
+    return await _traced(telemetry, secret, run)
 
 
 async def _receive(
@@ -219,7 +221,9 @@ async def handle_webhook(
         max_body_size=max_body_size,
     )
     traced = resolve_telemetry(telemetry, tracer_provider, meter_provider)
-    return await run if traced is None else await _traced(traced, secret, run)
+    if traced is None or traced.idle():
+        return await run
+    return await _traced(traced, secret, run)
 
 
 async def _traced(
