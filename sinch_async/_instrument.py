@@ -64,6 +64,12 @@ def resolve_telemetry(
             given[0],
             "needs the OpenTelemetry API: pip install 'sinch_async[otel]'",
         )
+    for name, value, method, kind in (
+        ("tracer_provider", tracer_provider, "get_tracer", "TracerProvider"),
+        ("meter_provider", meter_provider, "get_meter", "MeterProvider"),
+    ):
+        if value is not None and not callable(getattr(value, method, None)):
+            raise SinchValidationError(name, f"must be an OpenTelemetry {kind}, got {value!r}")
     if not telemetry or not AVAILABLE:
         return None
     from sinch_async._telemetry import make_telemetry

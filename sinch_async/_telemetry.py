@@ -22,8 +22,8 @@ is recorded) and no full phone number (paths and messages go through ``mask_numb
 
 from __future__ import annotations
 
-import functools
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import Token
@@ -144,11 +144,23 @@ class Instruments:
         )
 
 
-@functools.lru_cache(maxsize=64)
+_GLOBAL_INSTRUMENTS: list[Instruments] = []
+_INSTRUMENTS: weakref.WeakKeyDictionary[MeterProvider, Instruments] = weakref.WeakKeyDictionary()
+
+
 def instruments_for(meter_provider: MeterProvider | None) -> Instruments:
-    """One set of instruments per meter provider (the global one for ``None``): the
-    observable counters must be registered once, or their totals would be reported twice."""
-    return Instruments(metrics.get_meter(SCOPE, __version__, meter_provider))
+    """One set of instruments per meter provider (the global one for ``None``), for as long
+    as the provider lives: the observable counters must be registered once per provider,
+    or their totals would be split or reported twice."""
+    if meter_provider is None:
+        if not _GLOBAL_INSTRUMENTS:
+            _GLOBAL_INSTRUMENTS.append(Instruments(metrics.get_meter(SCOPE, __version__)))
+        return _GLOBAL_INSTRUMENTS[0]
+    instruments = _INSTRUMENTS.get(meter_provider)
+    if instruments is None:
+        meter = metrics.get_meter(SCOPE, __version__, meter_provider)
+        instruments = _INSTRUMENTS[meter_provider] = Instruments(meter)
+    return instruments
 
 
 def _global_proxies() -> tuple[object, object] | None:
@@ -214,14 +226,13 @@ class Telemetry:
         return FanOutTrace(self, name, attributes)
 
 
-@functools.lru_cache(maxsize=64)
 def make_telemetry(
     tracer_provider: TracerProvider | None,
     meter_provider: MeterProvider | None,
     propagate_context: bool = False,
 ) -> Telemetry:
-    """One :class:`Telemetry` per set of providers (the global ones for ``None``), so that
-    many clients share one tracer and one set of instruments."""
+    """The :class:`Telemetry` of a client or receiver (the global providers for ``None``);
+    clients with the same meter provider share its instruments."""
     return Telemetry(tracer_provider, meter_provider, propagate_context)
 
 

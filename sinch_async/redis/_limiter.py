@@ -143,6 +143,7 @@ class RedisRateLimiter:
             raise ValueError("headroom must be in [0, 0.5)")
         if not key:
             raise ValueError("key must be a non-empty string")
+        self._telemetry = resolve_telemetry(telemetry, None, meter_provider)
         if isinstance(redis, str):
             self.redis: Redis = _redis_asyncio.Redis.from_url(
                 redis,
@@ -199,7 +200,6 @@ class RedisRateLimiter:
         """429 responses this process saw."""
         self.redis_calls = 0
         """Calls made to Redis (bookings and 429 records), for metrics and tests."""
-        self._telemetry = resolve_telemetry(telemetry, None, meter_provider)
 
     def __repr__(self) -> str:
         return (

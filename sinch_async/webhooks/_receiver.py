@@ -211,6 +211,7 @@ async def handle_webhook(
     span ``sinch webhook`` and counts in ``sinch_async.webhook.events`` (README
     "Telemetry"); ``tracer_provider`` / ``meter_provider`` replace the global providers.
     """
+    traced = resolve_telemetry(telemetry, tracer_provider, meter_provider)
     run = _handle(
         body,
         headers,
@@ -220,7 +221,6 @@ async def handle_webhook(
         tolerance=tolerance,
         max_body_size=max_body_size,
     )
-    traced = resolve_telemetry(telemetry, tracer_provider, meter_provider)
     if traced is None or traced.idle():
         return await run
     return await _traced(traced, secret, run)
