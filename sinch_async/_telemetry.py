@@ -549,7 +549,7 @@ class FanOutTrace:
                 self.done(outcome.status, recipients)
             if span is not None:
                 otel_context.detach(token)  # type: ignore[arg-type]
-                span.set_attribute("sinch.chunk.status", outcome.status or "not_sent")
+                span.set_attribute("sinch.chunk.status", outcome.status or "stopped")
                 if outcome.batch_id is not None:
                     span.set_attribute("sinch.batch_id", outcome.batch_id)
                 if outcome.status in ("failed", "unknown"):
