@@ -29,6 +29,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 import aiohttp
 from _server import fast_server_process, simulator_process
+from telemetry import telemetry_section
 
 from sinch_async import AsyncSmsClient, RequestEvent
 
@@ -741,6 +742,7 @@ SECTIONS = {
     "fanout": fanout_section,
     "redis": redis_section,
     "campaign": campaign_section,
+    "telemetry": telemetry_section,
 }
 
 
