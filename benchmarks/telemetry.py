@@ -35,7 +35,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-VARIANTS = ("no-api", "api-no-sdk", "off", "sdk")
+VARIANTS = ("no-api", "api-no-sdk", "off", "sdk", "sdk-10%")
 PLAN, TOKEN = "sim-plan", "sim-token"
 WARM_UP = 200
 CONCURRENCY = 64
@@ -58,7 +58,7 @@ class _BlockOpenTelemetry(MetaPathFinder):
         return None
 
 
-def _sdk_providers() -> tuple[Any, Any, list[int]]:
+def _sdk_providers(sample: float = 1.0) -> tuple[Any, Any, list[int]]:
     """A tracer and a meter provider configured as in production, exporting nowhere; and
     a one-item list counting the spans exported."""
     from opentelemetry.sdk.metrics import MeterProvider
@@ -94,7 +94,9 @@ def _sdk_providers() -> tuple[Any, Any, list[int]]:
         def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
             pass
 
-    tracer_provider = TracerProvider()
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    tracer_provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(sample)))
     tracer_provider.add_span_processor(BatchSpanProcessor(DiscardSpans()))
     reader = PeriodicExportingMetricReader(DiscardMetrics(), export_interval_millis=60_000)
     meter_provider = MeterProvider(metric_readers=[reader])
@@ -112,8 +114,9 @@ async def _child(variant: str, url: str, n: int) -> dict[str, Any]:
     exported = [0]
     if variant == "off":
         options["telemetry"] = False
-    elif variant == "sdk":
-        tracer_provider, meter_provider, exported = _sdk_providers()
+    elif variant.startswith("sdk"):
+        sample = 0.1 if variant == "sdk-10%" else 1.0
+        tracer_provider, meter_provider, exported = _sdk_providers(sample)
         options.update(tracer_provider=tracer_provider, meter_provider=meter_provider)
     async with AsyncSmsClient(
         service_plan_id=PLAN,
@@ -163,6 +166,7 @@ async def _child(variant: str, url: str, n: int) -> dict[str, Any]:
         "cpu_us": cpu / n * 1e6,
         "rps": n / elapsed,
         "spans_per_send": spans / n if variant == "sdk" else None,
+        "sampled_per_send": spans / n if variant == "sdk-10%" else None,
     }
 
 
@@ -194,6 +198,7 @@ async def telemetry_section(smoke: bool) -> str:
     cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
     rps: dict[str, list[float]] = {v: [] for v in VARIANTS}
     spans: list[float] = []
+    sampled: list[float] = []
     with fast_server_process() as server:
         for index in range(rounds):
             # Rotate and alternate the order: no variant always runs first, or next to the
@@ -208,6 +213,8 @@ async def telemetry_section(smoke: bool) -> str:
                 rps[variant].append(result["rps"])
                 if result["spans_per_send"] is not None:
                     spans.append(result["spans_per_send"])
+                if result["sampled_per_send"] is not None:
+                    sampled.append(result["sampled_per_send"])
     med = statistics.median
     base = cpu["no-api"]
     per_round = {v: [c / b for c, b in zip(cpu[v], base, strict=True)] for v in VARIANTS}
@@ -217,6 +224,7 @@ async def telemetry_section(smoke: bool) -> str:
         "api-no-sdk": "API installed, no SDK configured",
         "off": "API installed, `telemetry=False`",
         "sdk": "SDK configured (batch span processor, periodic metric reader)",
+        "sdk-10%": "the same SDK, sampling 10 % of traces (`ParentBased(TraceIdRatioBased(0.1))`)",
     }
     rows = [
         f"| `{v}`: {what[v]} | {med(cpu[v]):,.0f} µs | {med(rps[v]):,.0f}/s | {ratios[v]:.3f} "
@@ -248,7 +256,7 @@ async def telemetry_section(smoke: bool) -> str:
             f"Verdict: {'; '.join(verdicts)}. `off` takes the same path per send as `no-api` "
             f"(no telemetry object at all): its {ratios['off']:.3f} is the noise of this "
             f"measurement. Sanity: the SDK run exported {med(spans):.2f} spans per send "
-            "(a call span and an HTTP span each).",
+            f"(a call span and an HTTP span each); the sampled run {med(sampled):.2f}.",
         ]
     )
 

@@ -241,6 +241,8 @@ class Call(msgspec.Struct):
         if telemetry is None or telemetry.idle():
             return await self._attempts()
         trace = self.trace = telemetry.call(self)
+        if trace is None:  # the tracer failed (logged): the call goes on untraced
+            return await self._attempts()
         try:
             response = await self._attempts()
         except BaseException as exc:
@@ -341,6 +343,9 @@ class Call(msgspec.Struct):
         self.sent += 1
         trace, send = self.trace, self.core.transport.send
         if trace is None:
+            telemetry = self.core.telemetry
+            if telemetry is not None and telemetry.propagate_context:  # untraced, yet asked to
+                headers = telemetry.inject(headers)  # pass the caller's trace context on
             return await send(self.method, self.url, self.params, self.body, headers)
         headers = trace.request_started(headers)
         try:

@@ -22,12 +22,15 @@ is recorded) and no full phone number (paths and messages go through ``mask_numb
 
 from __future__ import annotations
 
+import functools
+import logging
+import re
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import Token
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import msgspec
 from opentelemetry import context as otel_context
@@ -51,11 +54,56 @@ __all__ = [
     "make_telemetry",
 ]
 
+log = logging.getLogger("sinch_async")
+
 SCOPE = "sinch_async"
 """The instrumentation scope name of every tracer and meter."""
 
 _DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
 """The HTTP semantic conventions' advised buckets for ``http.client.request.duration``."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FAILED: set[str] = set()
+
+
+def _failed(step: str, exc: BaseException) -> None:
+    """A telemetry step failed (a broken tracer, meter or propagator): logged once per step,
+    and the call goes on, its outcome unchanged."""
+    if step not in _FAILED:
+        _FAILED.add(step)
+        log.warning(
+            "sinch_async telemetry: %s failed (%s); calls go on without it",
+            step,
+            type(exc).__name__,
+        )
+
+
+def guarded(method: F) -> F:
+    """Telemetry never fails a call: an exception of the OpenTelemetry SDK (or of a provider
+    of yours) in ``method`` is logged once and ``method`` returns ``None``. Above all after a
+    request went out: an accepted send must not reach its caller as an error."""
+
+    @functools.wraps(method)
+    def safe(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as exc:
+            _failed(method.__qualname__, exc)
+            return None
+
+    return cast(F, safe)
+
+
+_DIGIT_RUN = re.compile(r"[0-9]{7,}")
+
+
+def safe_text(text: str) -> str:
+    """A caller's text (a reference, a campaign ID) fit for an attribute: phone numbers
+    masked, also when glued to letters (``user_46701234567``), and at most 256 characters."""
+    masked = _DIGIT_RUN.sub(lambda m: m.group()[:3] + "*" * (len(m.group()) - 3), text[:256])
+    return mask_numbers(masked)
 
 
 class Tally:
@@ -144,19 +192,38 @@ class Instruments:
         )
 
 
-_GLOBAL_INSTRUMENTS: list[Instruments] = []
+_NOOP_INSTRUMENTS: list[Instruments] = []
 _INSTRUMENTS: weakref.WeakKeyDictionary[MeterProvider, Instruments] = weakref.WeakKeyDictionary()
+_UNREFERABLE: dict[int, tuple[MeterProvider, Instruments]] = {}
+"""Providers that take no weak reference (kept for the life of the process)."""
 
 
-def instruments_for(meter_provider: MeterProvider | None) -> Instruments:
-    """One set of instruments per meter provider (the global one for ``None``), for as long
-    as the provider lives: the observable counters must be registered once per provider,
-    or their totals would be split or reported twice."""
-    if meter_provider is None:
-        if not _GLOBAL_INSTRUMENTS:
-            _GLOBAL_INSTRUMENTS.append(Instruments(metrics.get_meter(SCOPE, __version__)))
-        return _GLOBAL_INSTRUMENTS[0]
-    instruments = _INSTRUMENTS.get(meter_provider)
+def _is_proxy(meter_provider: MeterProvider) -> bool:
+    """The API's global stand-in while no SDK is configured (its class is private to the
+    API: were it renamed, counts made before an SDK is configured would be kept, that is all)."""
+    return type(meter_provider).__name__ == "_ProxyMeterProvider"
+
+
+def instruments_for(meter_provider: MeterProvider) -> Instruments:
+    """The instruments of a meter provider: one set per provider, for as long as it lives
+    (the observable counters must be registered once on a meter, or the SDK keeps one
+    registration's totals and drops the other's). The global one is resolved by the caller,
+    so that a client given the global SDK provider and one using the global default share
+    one set; while the global one is still the API's proxy (no SDK), nothing is recorded."""
+    if _is_proxy(meter_provider):
+        if not _NOOP_INSTRUMENTS:
+            _NOOP_INSTRUMENTS.append(Instruments(metrics.NoOpMeter(SCOPE)))
+        return _NOOP_INSTRUMENTS[0]
+    try:
+        instruments = _INSTRUMENTS.get(meter_provider)
+    except TypeError:  # no weak references: keep it
+        kept = _UNREFERABLE.get(id(meter_provider))
+        instruments = None if kept is None else kept[1]
+        if instruments is None:
+            meter = metrics.get_meter(SCOPE, __version__, meter_provider)
+            instruments = Instruments(meter)
+            _UNREFERABLE[id(meter_provider)] = (meter_provider, instruments)
+        return instruments
     if instruments is None:
         meter = metrics.get_meter(SCOPE, __version__, meter_provider)
         instruments = _INSTRUMENTS[meter_provider] = Instruments(meter)
@@ -191,7 +258,7 @@ class Telemetry:
         propagate_context: bool,
     ) -> None:
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider)
-        self.instruments = instruments_for(meter_provider)
+        self._instruments = None if meter_provider is None else instruments_for(meter_provider)
         self.propagate_context = propagate_context
         self._uses_globals = tracer_provider is None and meter_provider is None
         self._idle_until = 0.0
@@ -212,18 +279,40 @@ class Telemetry:
         self._idle_until = now + _IDLE_RECHECK
         return True
 
-    def call(self, call: Any) -> CallTrace:
+    @property
+    def instruments(self) -> Instruments:
+        """The meter provider's instruments (the global provider's as it is now)."""
+        if self._instruments is not None:
+            return self._instruments
+        return instruments_for(metrics.get_meter_provider())
+
+    @guarded
+    def call(self, call: Any) -> CallTrace | None:
         """The trace of one API call (a :class:`~sinch_async._core.Call`), started now."""
         return CallTrace(self, call)
 
-    def webhook(self) -> WebhookTrace:
+    @guarded
+    def webhook(self) -> WebhookTrace | None:
         """The SERVER span of one callback, current from now until its ``end``."""
         return WebhookTrace(self)
 
-    def fan_out(self, name: str | None, attributes: Mapping[str, Any]) -> FanOutTrace:
+    @guarded
+    def fan_out(self, name: str | None, attributes: Mapping[str, Any]) -> FanOutTrace | None:
         """The span of a fan-out run (``name`` ``None``: no run span, for chunks sent one
         by one, e.g. by ``RedisCampaign`` workers: their spans go under the current one)."""
         return FanOutTrace(self, name, attributes)
+
+    def inject(self, headers: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        """``headers`` with the current trace context added, if ``propagate_context``."""
+        if not self.propagate_context:
+            return headers
+        try:
+            carrier = dict(headers) if headers is not None else {}
+            propagate.inject(carrier)
+        except Exception as exc:
+            _failed("Telemetry.inject", exc)
+            return headers
+        return carrier
 
 
 def make_telemetry(
@@ -316,13 +405,14 @@ class CallTrace:
         if call.messages:
             attributes["sinch.recipients"] = call.messages
         if call.reference is not None:
-            attributes["sinch.client_reference"] = mask_numbers(call.reference)
+            attributes["sinch.client_reference"] = safe_text(call.reference)
         if call.batch_id is not None:
             attributes["sinch.batch_id"] = call.batch_id
         return attributes
 
     # -- the steps of the call -------------------------------------------------------------
 
+    @guarded
     def waited(self, seconds: float) -> None:
         """An attempt waited ``seconds`` in the rate limiter."""
         self._wait += seconds
@@ -332,8 +422,18 @@ class CallTrace:
         """An HTTP request is about to go out: its span (current while it is on the wire)
         and, when asked, the trace context in its headers (the headers to send)."""
         self._request_started = time.perf_counter()
-        if not self.recording:
-            return headers
+        if self.recording:
+            try:
+                self._start_request()
+            except Exception as exc:
+                _failed("CallTrace.request_started", exc)
+            return self.telemetry.inject(headers)
+        if self.telemetry.propagate_context:  # sampled out: say so downstream
+            with _current(self.span):
+                return self.telemetry.inject(headers)
+        return headers
+
+    def _start_request(self) -> None:
         call = self.call
         core = call.core
         template = core.url_template(call.operation)
@@ -342,7 +442,7 @@ class CallTrace:
             "server.address": core.host,
             "server.port": core.port,
             "url.template": template,
-            "url.full": mask_numbers(str(call.url)),
+            "url.full": _masked_url(call.url),
         }
         resends = call.sent - 1
         if resends > 0:
@@ -352,14 +452,14 @@ class CallTrace:
         )
         self._attempt = attempt
         self._attempt_token = otel_context.attach(trace.set_span_in_context(attempt))
-        if self.telemetry.propagate_context:
-            carrier = dict(headers) if headers is not None else {}
-            propagate.inject(carrier)
-            return carrier
-        return headers
 
+    @guarded
     def request_ended(self, status: int | None, error: BaseException | None = None) -> None:
         """The HTTP request got ``status``, or failed with ``error`` before an answer."""
+        attempt = self._attempt
+        if attempt is not None:  # first of all, the caller's context back as it was
+            self._attempt = None
+            otel_context.detach(self._attempt_token)  # type: ignore[arg-type]
         call = self.call
         core = call.core
         attributes: dict[str, Any] = {
@@ -377,11 +477,8 @@ class CallTrace:
         self.instruments.request_duration.record(
             time.perf_counter() - self._request_started, attributes
         )
-        attempt = self._attempt
         if attempt is None:
             return
-        self._attempt = None
-        otel_context.detach(self._attempt_token)  # type: ignore[arg-type]
         outcome: dict[str, Any] = {}
         if status is not None:
             outcome["http.response.status_code"] = status
@@ -391,6 +488,7 @@ class CallTrace:
         attempt.set_attributes(outcome)
         attempt.end()
 
+    @guarded
     def rate_limited(self, retry_after: float | None) -> None:
         """A 429: the limiter cools down (an event on the call span)."""
         self.instruments.rate_limited.add(1, self.op_attributes)
@@ -400,6 +498,7 @@ class CallTrace:
                 event["sinch.retry_after_s"] = retry_after
             self.span.add_event("sinch.rate_limit.cooldown", event)
 
+    @guarded
     def reconciliation(self, applied: bool, failure: BaseException) -> None:
         """An ambiguous send was looked up by its reference: found ``applied``, or not."""
         if self.recording:
@@ -411,6 +510,7 @@ class CallTrace:
                 },
             )
 
+    @guarded
     def retrying(self, delay: float, failure: BaseException) -> None:
         """The call goes round again after ``delay`` seconds because of ``failure``."""
         cause = _cause(failure)
@@ -420,19 +520,21 @@ class CallTrace:
 
     # -- the end -----------------------------------------------------------------------------
 
+    @guarded
     def end(self, response: Any, error: BaseException | None) -> None:
         """The call returned ``response`` or raised ``error`` (cancellation included)."""
         call = self.call
         if self._attempt is not None:  # cancelled on the wire
             self.in_doubt = True
             self.request_ended(None, error)
+        if self._token is not None:  # the caller's context back before anything else
+            otel_context.detach(self._token)
+            self._token = None
         if call.messages and call.operation.sends:
             self._count_messages(error)
         if not self.recording:
             return
         span = self.span
-        if self._token is not None:
-            otel_context.detach(self._token)
         attributes: dict[str, Any] = {
             "sinch.retries": max(call.attempts - 1, 0),
             "sinch.reconciled": call.reconciled,
@@ -460,6 +562,13 @@ class CallTrace:
         else:
             outcome = "failed"
         self.instruments.messages[outcome].add(self.call.messages, self.op_attributes)
+
+
+@functools.lru_cache(maxsize=1024)
+def _masked_url(url: object) -> str:
+    """``url.full``: the URL without its query, phone numbers masked (cached: a send's URL
+    is the same every time, and masking costs microseconds)."""
+    return mask_numbers(str(url))
 
 
 def _error_type(error: BaseException | None) -> str:
@@ -501,6 +610,15 @@ def _created_id(field: str | None, body: bytes) -> str | None:
     return found if isinstance(found, str) else None
 
 
+@contextmanager
+def _current(span: Span) -> Iterator[None]:
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 # --- fan-out ---------------------------------------------------------------------------------
 
 
@@ -519,48 +637,65 @@ class FanOutTrace:
             span = self.span = telemetry.tracer.start_span(name, kind=SpanKind.INTERNAL)
             self.recording = span.is_recording()
             if self.recording:
+                campaign_id = attributes.get("sinch.campaign_id")
+                if isinstance(campaign_id, str):
+                    attributes = {**attributes, "sinch.campaign_id": safe_text(campaign_id)}
                 span.set_attributes(attributes)
             self._context = trace.set_span_in_context(span)
 
     @contextmanager
     def chunk(self, index: int, reference: str, recipients: int) -> Iterator[ChunkSpan]:
         """The span of one chunk, current while it is sent (the send's span is its child)."""
-        self.instruments.chunks_in_flight.add(1, _NO_ATTRIBUTES)
         outcome = ChunkSpan()
-        span = None
-        token = None
-        if self.recording:
-            span = self.telemetry.tracer.start_span(
-                "sinch fan_out.chunk",
-                context=self._context,
-                kind=SpanKind.INTERNAL,
-                attributes={
-                    "sinch.chunk.index": index,
-                    "sinch.client_reference": mask_numbers(reference),
-                    "sinch.recipients": recipients,
-                },
-            )
-            token = otel_context.attach(trace.set_span_in_context(span))
+        started = self._start_chunk(index, reference, recipients)
         try:
             yield outcome
         finally:
-            self.instruments.chunks_in_flight.add(-1, _NO_ATTRIBUTES)
-            if outcome.status is not None:
-                self.done(outcome.status, recipients)
-            if span is not None:
-                otel_context.detach(token)  # type: ignore[arg-type]
-                span.set_attribute("sinch.chunk.status", outcome.status or "stopped")
-                if outcome.batch_id is not None:
-                    span.set_attribute("sinch.batch_id", outcome.batch_id)
-                if outcome.status in ("failed", "unknown"):
-                    span.set_status(StatusCode.ERROR)
-                span.end()
+            if started is not None:
+                otel_context.detach(started[1])
+            self._end_chunk(None if started is None else started[0], outcome, recipients)
 
+    @guarded
+    def _start_chunk(
+        self, index: int, reference: str, recipients: int
+    ) -> tuple[Span, Token[Context]] | None:
+        self.instruments.chunks_in_flight.add(1, _NO_ATTRIBUTES)
+        if not self.recording:
+            return None
+        span = self.telemetry.tracer.start_span(
+            "sinch fan_out.chunk",
+            context=self._context,
+            kind=SpanKind.INTERNAL,
+            attributes={
+                "sinch.chunk.index": index,
+                "sinch.client_reference": safe_text(reference),
+                "sinch.recipients": recipients,
+            },
+        )
+        return span, otel_context.attach(trace.set_span_in_context(span))
+
+    @guarded
+    def _end_chunk(self, span: Span | None, outcome: ChunkSpan, recipients: int) -> None:
+        self.instruments.chunks_in_flight.add(-1, _NO_ATTRIBUTES)
+        if outcome.status is not None and outcome.counted:
+            self.done(outcome.status, recipients)
+        if span is None:
+            return
+        attributes: dict[str, Any] = {"sinch.chunk.status": outcome.status or "stopped"}
+        if outcome.batch_id is not None:
+            attributes["sinch.batch_id"] = outcome.batch_id
+        span.set_attributes(attributes)
+        if outcome.status in ("failed", "unknown"):
+            span.set_status(StatusCode.ERROR)
+        span.end()
+
+    @guarded
     def done(self, status: str, recipients: int) -> None:
         """``recipients`` reached an outcome (a chunk status, or ``not_sent``)."""
         if recipients:
             self.instruments.recipients_done.add(recipients, {"sinch.outcome": status})
 
+    @guarded
     def end(self, attributes: Mapping[str, Any], error: BaseException | None) -> None:
         """The run ended (``error``: how it stopped early) with these totals."""
         span = self.span
@@ -578,13 +713,15 @@ _NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
 class ChunkSpan:
-    """What the fan-out engine reports about a chunk it sent."""
+    """What the fan-out engine reports about a chunk it sent: its status and batch, and
+    whether its recipients count now (``counted``) or are counted by the engine later."""
 
-    __slots__ = ("batch_id", "status")
+    __slots__ = ("batch_id", "counted", "status")
 
     def __init__(self) -> None:
         self.status: str | None = None
         self.batch_id: str | None = None
+        self.counted = True
 
 
 # --- webhooks --------------------------------------------------------------------------------
@@ -610,6 +747,7 @@ class WebhookTrace:
             otel_context.attach(trace.set_span_in_context(self.span)) if self.recording else None
         )
 
+    @guarded
     def end(
         self,
         status: int,
@@ -621,6 +759,9 @@ class WebhookTrace:
         """Answered ``status``. ``verification`` is ``verified``, ``not_checked`` (no
         secret) or the signature failure's reason; ``duplicate``: a ``Deduplicator``
         skipped the callback."""
+        if self._token is not None:  # the caller's context back before anything else
+            otel_context.detach(self._token)
+            self._token = None
         outcome = _OUTCOMES.get(status, "error")
         if status == 200 and duplicate:
             outcome = "duplicate"
@@ -633,11 +774,10 @@ class WebhookTrace:
         self.telemetry.instruments.webhook_events.add(1, attributes)
         if not self.recording:
             return
-        otel_context.detach(self._token)  # type: ignore[arg-type]
         span = self.span
-        span.set_attributes(attributes)
         span.set_attributes(
             {
+                **attributes,
                 "http.request.method": "POST",
                 "http.response.status_code": status,
                 "sinch.webhook.verification": verification,

@@ -1,7 +1,7 @@
 """A hostile review of the OpenTelemetry instrumentation: context leaks, unended spans,
 wrong counts, leaks of numbers, telemetry failures reaching the caller, lost metrics.
 
-Each test that proves a defect is ``xfail(strict=True)`` with the finding as its reason;
+Each test proved a defect of the first version (each failed on it);
 the others pin behaviour that was checked and found right.
 """
 
@@ -178,12 +178,6 @@ async def test_an_abandoned_fan_out_iter_ends_its_spans_and_leaks_no_context(
 # --- wrong counts -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fan-out chunk found applied by the final duplicate check (_check_ambiguous) "
-    "stays counted failed in sinch_async.fanout.recipients / messages.failed while the "
-    "report (and the run span) say sent",
-)
 async def test_fan_out_metrics_agree_with_the_report_after_the_final_check(otel: Otel) -> None:
     async with recording_server() as srv:
         srv.respond(500, {"code": "internal_error", "text": "x"})  # ambiguous
@@ -206,12 +200,6 @@ async def test_fan_out_metrics_agree_with_the_report_after_the_final_check(otel:
     assert by_outcome == {"created": 2, "failed": 0, "unknown": 0, "not_sent": 0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a chunk cancelled while its request is on the wire: the chunk span says "
-    "sinch.chunk.status=stopped, status UNSET, while the report says unknown (the "
-    "recipients may have been sent; other unknown chunks are ERROR spans)",
-)
 async def test_a_chunk_stopped_on_the_wire_is_unknown_in_its_span(otel: Otel) -> None:
     arrived = asyncio.Event()
 
@@ -238,11 +226,6 @@ async def test_a_chunk_stopped_on_the_wire_is_unknown_in_its_span(otel: Otel) ->
 # --- numbers in attributes ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sinch.client_reference goes through mask_numbers, which leaves a number glued "
-    "to a word (user_46701234567, cust46701234567) unmasked: a full number in a span",
-)
 async def test_a_reference_holding_a_number_is_not_recorded_in_full(otel: Otel) -> None:
     digits = "46701234567"
     async with recording_server() as srv:
@@ -282,11 +265,6 @@ class _BrokenMeterProvider(NoOpMeterProvider):
         return _BrokenMeter(name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a meter failing in request_ended (after the response arrived) raises into the "
-    "caller: a send Sinch accepted looks failed (the caller may resend it: duplicate SMS)",
-)
 async def test_a_broken_meter_does_not_turn_an_accepted_send_into_an_error(otel: Otel) -> None:
     async with recording_server() as srv:
         srv.respond(201, text_batch(id="01ACCEPTED"))
@@ -301,11 +279,6 @@ async def test_a_broken_meter_does_not_turn_an_accepted_send_into_an_error(otel:
 # --- propagation ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="propagate_trace_context=True injects nothing when the call span is not recording "
-    "(sampled out): the not-sampled decision (traceparent flags 00) is not passed on",
-)
 async def test_a_sampled_out_call_still_propagates_its_trace_context() -> None:
     provider = TracerProvider(sampler=ALWAYS_OFF)
     try:
@@ -319,7 +292,7 @@ async def test_a_sampled_out_call_still_propagates_its_trace_context() -> None:
     finally:
         provider.shutdown()
     assert value is not None
-    assert value.endswith("-00")
+    assert int(value.rsplit("-", 1)[1], 16) & 1 == 0  # flags: not sampled
 
 
 # --- metrics lost ---------------------------------------------------------------------------------
@@ -356,12 +329,6 @@ SHARED_PROVIDER = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="instruments_for(None) and instruments_for(<the global SDK provider>) register the "
-    "observable counters twice on one meter: the SDK keeps the first, the second's counts "
-    "are silently lost",
-)
 async def test_global_and_explicit_same_meter_provider_count_every_message() -> None:
     done = await asyncio.to_thread(run_python, ["-c", SHARED_PROVIDER])
     assert done.returncode == 0, done.stderr

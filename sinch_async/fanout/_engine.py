@@ -146,6 +146,11 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         self.telemetry = telemetry
         self._trace: FanOutTrace | None = None
         """The run's span and the chunks' (telemetry on; see :meth:`_schedule`)."""
+        self._uncounted: dict[int, int] = {}
+        """Chunks whose recipients the metrics count at the end of the run (index -> count):
+        failed or unknown after an ambiguous send (the final check may find them sent), or
+        stopped on the wire (counted unknown when stopped)."""
+        self._stopped_on_wire: set[int] = set()
 
     # --- what each API supplies ----------------------------------------------------------
 
@@ -227,8 +232,16 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         if trace is None:
             return await self._send_chunk(index, items)
         with trace.chunk(index, self.reference(index), len(items)) as span:
-            result = await self._send_chunk(index, items)
+            try:
+                result = await self._send_chunk(index, items)
+            except asyncio.CancelledError:
+                if index in self._stopped_on_wire:  # the report says unknown: so does the span
+                    span.status, span.counted = "unknown", False  # (_stopped counts it)
+                raise
             span.status, span.batch_id = result.status, result.batch_id
+            if not result.ok and index in self._ambiguous and trace.span is not None:
+                span.counted = False  # the run's final check decides: counted at the end
+                self._uncounted[index] = len(items)
             return result
 
     async def _send_chunk(self, index: int, items: list[ItemT]) -> ChunkResult:
@@ -348,6 +361,10 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
         """End the run's span with the report's totals."""
         report = self.report
         trace.done("not_sent", len(report.not_sent))
+        if self._uncounted:
+            status = {chunk.index: chunk.status for chunk in report.chunks}
+            for index, count in self._uncounted.items():
+                trace.done(status.get(index, "unknown"), count)
         trace.end(
             {
                 "sinch.recipients.read": report.read,
@@ -405,6 +422,8 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
                 on_wire = info is not None and info.sending > 0
                 if task not in cancelled and (abandoning or not on_wire):
                     cancelled[task] = on_wire
+                    if on_wire:
+                        self._stopped_on_wire.add(index)
                     task.cancel()
             if pending:
                 try:

@@ -233,6 +233,8 @@ async def _traced(
 ) -> WebhookResponse:
     """``await run`` in the callback's SERVER span, then its outcome in span and metric."""
     trace = telemetry.webhook()
+    if trace is None:  # the tracer failed (logged): handled untraced
+        return await run
     note = WebhookNote()
     token = current_webhook.set(note)
     try:
