@@ -121,9 +121,7 @@ async def receive_webhook(
         max_body_size=max_body_size,
         cut_short=cut_short,
     )
-    if telemetry is None or telemetry.idle():
-        return await run
-    return await _traced(telemetry, secret, run)
+    return await _observed(telemetry, run)
 
 
 async def _receive(
@@ -221,17 +219,16 @@ async def handle_webhook(
         tolerance=tolerance,
         max_body_size=max_body_size,
     )
-    if traced is None or traced.idle():
-        return await run
-    return await _traced(traced, secret, run)
+    return await _observed(traced, run)
 
 
-async def _traced(
-    telemetry: Telemetry,
-    secret: Secret | Sequence[Secret] | None,
-    run: Awaitable[WebhookResponse],
+async def _observed(
+    telemetry: Telemetry | None, run: Awaitable[WebhookResponse]
 ) -> WebhookResponse:
-    """``await run`` in the callback's SERVER span, then its outcome in span and metric."""
+    """``await run`` in the callback's SERVER span, then its outcome in span and metric
+    (just ``await run`` with telemetry off, or while no SDK is configured)."""
+    if telemetry is None or telemetry.idle():
+        return await run
     trace = telemetry.webhook()
     if trace is None:  # the tracer failed (logged): handled untraced
         return await run
