@@ -13,7 +13,7 @@ import pytest
 
 from sinch_async import FanOutProgress, FanOutReport, RetryPolicy
 from sinch_async.testing import SinchSimulator
-from tests.conftest import fan_out_cancelled, numbers
+from tests.conftest import fan_out_cancelled, numbers, posts
 
 FAST = RetryPolicy(backoff_base=0.01, backoff_max=0.05, reconcile_delay=0.05)
 
@@ -74,7 +74,10 @@ async def test_a_second_cancel_abandons_the_wire_and_reports_it_unknown(
         task = asyncio.ensure_future(
             sms.batches.fan_out(numbers(3000), "Sale", campaign_id="twice", chunk_size=500)
         )
-        await asyncio.sleep(0.3)  # the first chunks are on the wire
+        deadline = time.monotonic() + 10
+        while not posts(sim) and time.monotonic() < deadline:  # the first chunks on the wire
+            await asyncio.sleep(0.01)  # (a fixed pause was too short on a loaded machine)
+        assert posts(sim)
         started = time.monotonic()
         task.cancel()
         await asyncio.sleep(0.1)
