@@ -12,13 +12,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 __all__ = ["Otel", "otel"]
+
+
+class _Started(SpanProcessor):
+    """Counts the spans started (the exporter sees only those that ended)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.count += 1
 
 
 @dataclass
@@ -29,9 +40,11 @@ class Otel:
     reader: InMemoryMetricReader = field(default_factory=InMemoryMetricReader)
     tracer_provider: TracerProvider = field(init=False)
     meter_provider: MeterProvider = field(init=False)
+    started: _Started = field(init=False, default_factory=_Started)
 
     def __post_init__(self) -> None:
         self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(self.started)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
 
@@ -40,6 +53,10 @@ class Otel:
         return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
 
     # -- spans --------------------------------------------------------------------------------
+
+    def unended(self) -> int:
+        """Spans started and not ended (yet)."""
+        return self.started.count - len(self.exporter.get_finished_spans())
 
     def spans(self, name: str | None = None) -> list[ReadableSpan]:
         """The finished spans (in the order they ended), only those named ``name`` if given."""

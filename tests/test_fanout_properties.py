@@ -12,7 +12,10 @@ perhaps cancels the run once or twice at a random moment. Whatever happens, in E
    as many times as ``report.duplicated`` says), failed and not-sent recipients are not in
    it, no one outside the valid recipients is, and nothing arrives after ``fan_out``
    returned except a request of a chunk reported unknown;
-3. with a settle window longer than any slow apply, nothing is sent twice.
+3. with a settle window longer than any slow apply, nothing is sent twice;
+4. the telemetry agrees with the report: ``sinch_async.fanout.recipients`` by outcome equals
+   the report's sent, failed, unknown and not-sent recipients, no chunk is left in flight, one
+   run span, at most one chunk span per chunk, and every span ended.
 
 The examples are derandomized, so every run (and CI) tries the same schedules. To explore
 new ones locally: ``SINCH_ASYNC_EXPLORE=200 pytest tests/test_fanout_properties.py`` (a random
@@ -36,6 +39,7 @@ from hypothesis import strategies as st
 
 from sinch_async import FanOutCancelled, FanOutReport, RateLimiter, RetryPolicy
 from sinch_async.testing import JournalEntry, SinchSimulator
+from tests._otel import Otel
 
 TIMEOUT = 0.25
 """The client's timeout (seconds per request): a slow apply outlasts it."""
@@ -216,6 +220,7 @@ class Outcome:
     at_return: Snapshot
     after: Snapshot
     campaign_id: str | None
+    otel: Otel
 
 
 async def run(case: Case, items: list[str]) -> Outcome:
@@ -234,10 +239,13 @@ async def run(case: Case, items: list[str]) -> Outcome:
         messages_per_second=case.messages_per_second, cooldown=0.2, adaptive=False
     )
     returned: list[tuple[float, Snapshot]] = []
+    otel = Otel()
     async with SinchSimulator(time_scale=0, seed=case.seed) as sim:
         for fault in case.faults:
             fault.add_to(sim)
-        async with sim.client(timeout=TIMEOUT, retry=policy, rate_limiter=limiter) as sms:
+        async with sim.client(
+            timeout=TIMEOUT, retry=policy, rate_limiter=limiter, **otel.options()
+        ) as sms:
 
             async def fan_out() -> FanOutReport:
                 try:
@@ -276,7 +284,7 @@ async def run(case: Case, items: list[str]) -> Outcome:
             after = snapshot(sim)
     (returned_at, at_return) = returned[0]
     took = None if cancelled_at is None else returned_at - cancelled_at
-    return Outcome(report, cancelled, took, at_return, after, campaign_id)
+    return Outcome(report, cancelled, took, at_return, after, campaign_id, otel)
 
 
 # --- the properties -------------------------------------------------------------------------
@@ -390,6 +398,33 @@ def check(items: list[str], meaning: list[str | None], out: Outcome) -> None:
     # 3. The settle window outlasts every slow apply: nobody was texted twice.
     assert report.duplicated == []
     assert max(journal.values(), default=0) <= 1
+
+    # 4. The telemetry agrees with the report.
+    otel = out.otel
+    done = {
+        outcome: otel.metric_total("sinch_async.fanout.recipients", {"sinch.outcome": outcome})
+        for outcome in ("created", "existing", "failed", "unknown", "not_sent")
+    }
+    assert (
+        done["created"] + done["existing"],
+        done["failed"],
+        done["unknown"],
+        done["not_sent"],
+    ) == (report.sent, report.failed, report.unknown, len(report.not_sent)), done
+    assert otel.metric_total("sinch_async.fanout.chunks_in_flight") == 0
+    assert len(otel.spans("sinch fan_out")) == 1
+    chunk_spans = otel.spans("sinch fan_out.chunk")
+    assert len({dict(s.attributes or {})["sinch.chunk.index"] for s in chunk_spans}) == len(
+        chunk_spans
+    )
+    statuses = {c.index: c.status for c in report.chunks}
+    for span in chunk_spans:
+        attributes = dict(span.attributes or {})
+        index = attributes["sinch.chunk.index"]
+        if attributes["sinch.chunk.status"] != "stopped":  # stopped: its recipients not sent
+            assert index in statuses, f"chunk {index} has a span but no result"
+    assert otel.unended() == 0, "a span was never ended"
+    otel.shutdown()
 
 
 # --- the test -------------------------------------------------------------------------------

@@ -235,8 +235,10 @@ class FanOutEngine(ABC, Generic[ItemT, ReportT]):
             try:
                 result = await self._send_chunk(index, items)
             except asyncio.CancelledError:
-                if index in self._stopped_on_wire:  # the report says unknown: so does the span
-                    span.status, span.counted = "unknown", False  # (_stopped counts it)
+                info = self._calls.get(index)
+                if index in self._stopped_on_wire or (info is not None and info.in_doubt):
+                    # the report says unknown (see _stopped, which counts it): so does the span
+                    span.status, span.counted = "unknown", False
                 raise
             span.status, span.batch_id = result.status, result.batch_id
             if not result.ok and index in self._ambiguous and trace.span is not None:
