@@ -41,6 +41,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from sinch_async._cli._args import chunk_size_arg, non_negative_int, positive_float, positive_int
+from sinch_async._cli._distributed import add_arguments as _add_distributed
 from sinch_async._cli._output import CliError, err
 from sinch_async.errors import SinchError, SinchValidationError
 
@@ -67,37 +69,6 @@ credentials: SINCH_SERVICE_PLAN_ID + SINCH_API_TOKEN, or SINCH_PROJECT_ID + SINC
 SINCH_KEY_SECRET; optional SINCH_REGION, SINCH_BASE_URL. --simulate needs none.
 exit codes: 0 done, 1 some sends/calls failed, 2 bad input or no credentials, 130 interrupted.
 """
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _chunk_size(text: str) -> int:
-    value = _positive_int(text)
-    if value > 1000:
-        raise argparse.ArgumentTypeError(f"must be 1..1000 (a batch's limit), not {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else _positive_int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
-    return value
 
 
 def _common(suppress: bool) -> argparse.ArgumentParser:
@@ -185,21 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     camp.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=8,
         metavar="N",
         help="batches in flight (default 8)",
     )
     camp.add_argument(
         "--chunk-size",
-        type=_chunk_size,
+        type=chunk_size_arg,
         default=1000,
         metavar="N",
         help="recipients per batch, 1..1000 (default 1000)",
     )
     camp.add_argument(
         "--messages-per-second",
-        type=_positive_float,
+        type=positive_float,
         metavar="N",
         help="client-side rate limit in recipients per second",
     )
@@ -246,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     blist.add_argument(
         "--limit",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=20,
         metavar="N",
         help="at most N batches (default 20, 0 = all)",
@@ -267,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     glist = gsub.add_parser("list", help="all groups", parents=[common])
     glist.add_argument(
         "--limit",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=20,
         metavar="N",
         help="at most N groups (default 20, 0 = all)",
@@ -294,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     ilist = isub.add_parser("list", help="inbound messages, newest first", parents=[common])
     ilist.add_argument(
         "--limit",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=20,
         metavar="N",
         help="at most N messages (default 20, 0 = all)",
@@ -305,89 +276,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in EXTERNAL.items():
         sub.add_parser(name, help=text, add_help=False)
     return parser
-
-
-def _add_distributed(sub: Any, camp: argparse.ArgumentParser) -> None:
-    """``campaign --redis --enqueue-only``, ``worker`` and ``campaign-status``."""
-    distributed = camp.add_argument_group(
-        "across many processes (sinch_async[redis])",
-        "--redis URL --campaign-id ID --enqueue-only puts the campaign on Redis instead of "
-        "sending it: the message once, then FILE's chunks; `sinch-async worker` processes "
-        "send them. Re-running the same command continues where it stopped.",
-    )
-    distributed.add_argument(
-        "--redis", metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0"
-    )
-    distributed.add_argument(
-        "--enqueue-only",
-        action="store_true",
-        help="only enqueue the chunks (with --redis and --campaign-id); workers send them",
-    )
-    json_only = argparse.ArgumentParser(add_help=False)
-    json_only.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON"
-    )
-
-    def target(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--redis", metavar="URL", required=True, help="the campaign's Redis")
-        parser.add_argument(
-            "--campaign-id", metavar="ID", required=True, help="the producer's --campaign-id"
-        )
-
-    text = "send a Redis campaign's chunks until it is done (one of many worker processes)"
-    worker = sub.add_parser(
-        "worker",
-        help=text,
-        description=text,
-        parents=[json_only],
-        epilog="Credentials come from SINCH_* as for the other commands (SINCH_BASE_URL "
-        "points at `sinch-async serve`). SIGTERM or Ctrl-C: stop taking chunks, finish the "
-        "ones in flight (their outcomes are recorded), exit 0; a second one abandons them "
-        "(exit 130; another worker claims them after --claim-idle and looks each one up "
-        "before sending). Exit 0 when the campaign is done or cancelled, whatever its "
-        "outcome: see campaign-status.",
-    )
-    target(worker)
-    worker.add_argument(
-        "--concurrency",
-        type=_positive_int,
-        default=8,
-        metavar="N",
-        help="chunks (batches) in flight in this process (default 8)",
-    )
-    worker.add_argument(
-        "--claim-idle",
-        type=_positive_float,
-        default=600.0,
-        metavar="SECONDS",
-        help="take over a chunk another worker left unacknowledged this long (default 600); "
-        "must be longer than one chunk's send with its rate-limit waits and retries",
-    )
-    worker.add_argument(
-        "--wait",
-        type=_positive_float,
-        default=0.0,
-        metavar="SECONDS",
-        help="wait this long for the producer to create the campaign (default: fail at once)",
-    )
-    worker.add_argument("--consumer", metavar="NAME", help="consumer name (default HOST-PID)")
-
-    text = "a Redis campaign's counters over every worker, and its report once done"
-    status = sub.add_parser(
-        "campaign-status",
-        help=text,
-        description=text,
-        parents=[json_only],
-        epilog="Exit 0, or 1 when the campaign is done and not every valid recipient was "
-        "sent (failed, unknown, cancelled). --watch --json prints JSON lines: the counters when "
-        "they change, at most once a second, and a last line with the report.",
-    )
-    target(status)
-    status.add_argument(
-        "--watch",
-        action="store_true",
-        help="refresh every second until the campaign is done (or Ctrl-C), then report",
-    )
 
 
 def _handler(args: argparse.Namespace) -> Callable[[argparse.Namespace, Any], Awaitable[int]]:

@@ -14,8 +14,9 @@
 Redis URLs are printed without their password; numbers are masked (the invalid rows'
 examples), since this output often ends up in logs.
 
-This module holds what the three commands share: the Redis connection
-(:func:`connect_redis`), opening a campaign (:func:`open_campaign`), the argument checks,
+This module holds what the three commands share: their arguments (:func:`add_arguments`),
+the Redis connection (:func:`connect_redis`), opening a campaign (:func:`open_campaign`),
+the argument checks,
 the signal handlers, :func:`safe_url` and :func:`progress_json`. The producer and the worker are in
 :mod:`sinch_async._cli._distributed_run`; ``campaign-status`` and its text and JSON rendering
 in :mod:`sinch_async._cli._distributed_status`.
@@ -34,6 +35,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from sinch_async._cli._args import positive_float, positive_int
 from sinch_async._cli._output import CliError, err
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_INTERRUPTED",
+    "add_arguments",
     "check_distributed",
     "connect_redis",
     "handle_signals",
@@ -52,6 +55,90 @@ __all__ = [
     "progress_json",
     "safe_url",
 ]
+
+
+def add_arguments(sub: Any, camp: argparse.ArgumentParser) -> None:
+    """``campaign --redis --enqueue-only``, ``worker`` and ``campaign-status``."""
+    distributed = camp.add_argument_group(
+        "across many processes (sinch_async[redis])",
+        "--redis URL --campaign-id ID --enqueue-only puts the campaign on Redis instead of "
+        "sending it: the message once, then FILE's chunks; `sinch-async worker` processes "
+        "send them. Re-running the same command continues where it stopped.",
+    )
+    distributed.add_argument(
+        "--redis", metavar="URL", help="Redis URL, e.g. redis://127.0.0.1:6379/0"
+    )
+    distributed.add_argument(
+        "--enqueue-only",
+        action="store_true",
+        help="only enqueue the chunks (with --redis and --campaign-id); workers send them",
+    )
+    json_only = argparse.ArgumentParser(add_help=False)
+    json_only.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON"
+    )
+
+    def target(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--redis", metavar="URL", required=True, help="the campaign's Redis")
+        parser.add_argument(
+            "--campaign-id", metavar="ID", required=True, help="the producer's --campaign-id"
+        )
+
+    text = "send a Redis campaign's chunks until it is done (one of many worker processes)"
+    worker = sub.add_parser(
+        "worker",
+        help=text,
+        description=text,
+        parents=[json_only],
+        epilog="Credentials come from SINCH_* as for the other commands (SINCH_BASE_URL "
+        "points at `sinch-async serve`). SIGTERM or Ctrl-C: stop taking chunks, finish the "
+        "ones in flight (their outcomes are recorded), exit 0; a second one abandons them "
+        "(exit 130; another worker claims them after --claim-idle and looks each one up "
+        "before sending). Exit 0 when the campaign is done or cancelled, whatever its "
+        "outcome: see campaign-status.",
+    )
+    target(worker)
+    worker.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="chunks (batches) in flight in this process (default 8)",
+    )
+    worker.add_argument(
+        "--claim-idle",
+        type=positive_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="take over a chunk another worker left unacknowledged this long (default 600); "
+        "must be longer than one chunk's send with its rate-limit waits and retries",
+    )
+    worker.add_argument(
+        "--wait",
+        type=positive_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for the producer to create the campaign (default: fail at once)",
+    )
+    worker.add_argument("--consumer", metavar="NAME", help="consumer name (default HOST-PID)")
+
+    text = "a Redis campaign's counters over every worker, and its report once done"
+    status = sub.add_parser(
+        "campaign-status",
+        help=text,
+        description=text,
+        parents=[json_only],
+        epilog="Exit 0, or 1 when the campaign is done and not every valid recipient was "
+        "sent (failed, unknown, cancelled). --watch --json prints JSON lines: the counters when "
+        "they change, at most once a second, and a last line with the report.",
+    )
+    target(status)
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="refresh every second until the campaign is done (or Ctrl-C), then report",
+    )
+
 
 EXIT_INTERRUPTED = 130
 NO_SIMULATE = (
