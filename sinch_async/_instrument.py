@@ -72,9 +72,9 @@ def resolve_telemetry(
             raise SinchValidationError(name, f"must be an OpenTelemetry {kind}, got {value!r}")
     if not telemetry or not AVAILABLE:
         return None
-    from sinch_async._telemetry import make_telemetry
+    from sinch_async._telemetry import Telemetry
 
-    return make_telemetry(tracer_provider, meter_provider, bool(propagate_context))
+    return Telemetry(tracer_provider, meter_provider, bool(propagate_context))
 
 
 class WebhookNote:

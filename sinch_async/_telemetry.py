@@ -51,7 +51,6 @@ __all__ = [
     "Instruments",
     "Telemetry",
     "WebhookTrace",
-    "make_telemetry",
 ]
 
 log = logging.getLogger("sinch_async")
@@ -235,17 +234,12 @@ def instruments_for(meter_provider: MeterProvider) -> Instruments:
     return instruments
 
 
-def _global_proxies() -> tuple[object, object] | None:
-    """The API's own global providers while no SDK is configured (``None`` once one is)."""
-    tracer_provider = trace.get_tracer_provider()
+def _no_sdk() -> bool:
+    """The global providers are still the API's proxies: no SDK is configured."""
     meter_provider = metrics.get_meter_provider()
-    # The meter's proxy class is private to the API: if it is ever renamed, this only
-    # loses the shortcut below, never a measurement.
-    if isinstance(tracer_provider, trace.ProxyTracerProvider) and (
-        type(meter_provider).__name__ == "_ProxyMeterProvider"
-    ):
-        return tracer_provider, meter_provider
-    return None
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider) and _is_proxy(
+        meter_provider
+    )
 
 
 _IDLE_RECHECK = 1.0
@@ -254,7 +248,7 @@ _IDLE_RECHECK = 1.0
 
 class Telemetry:
     """The tracer and the instruments of one client or receiver (shared when their
-    providers are the same: see :func:`make_telemetry`)."""
+    meter provider is the same: see :func:`instruments_for`)."""
 
     def __init__(
         self,
@@ -277,8 +271,7 @@ class Telemetry:
         now = time.monotonic()
         if now < self._idle_until:
             return True
-        proxies = _global_proxies()
-        if proxies is None:
+        if not _no_sdk():
             self._uses_globals = False  # an SDK was configured: from now on, always on
             return False
         self._idle_until = now + _IDLE_RECHECK
@@ -318,16 +311,6 @@ class Telemetry:
             _failed("Telemetry.inject", exc)
             return headers
         return carrier
-
-
-def make_telemetry(
-    tracer_provider: TracerProvider | None,
-    meter_provider: MeterProvider | None,
-    propagate_context: bool = False,
-) -> Telemetry:
-    """The :class:`Telemetry` of a client or receiver (the global providers for ``None``);
-    clients with the same meter provider share its instruments."""
-    return Telemetry(tracer_provider, meter_provider, propagate_context)
 
 
 # --- one API call ---------------------------------------------------------------------------
