@@ -247,8 +247,8 @@ _IDLE_RECHECK = 1.0
 
 
 class Telemetry:
-    """The tracer and the instruments of one client or receiver (shared when their
-    meter provider is the same: see :func:`instruments_for`)."""
+    """The tracer and the instruments of one client or receiver (the instruments are
+    shared by everything using the same meter provider: see :func:`instruments_for`)."""
 
     def __init__(
         self,
